@@ -102,7 +102,7 @@ def test_truncated_json_names_line_and_column(tmp_path):
         read_activitynet(path, split="val_1")
     assert str(e.value).startswith(f"{path}:1:100: invalid JSON: Unterminated string")
     path = write(tmp_path, '{\n"v_a": {"duration": 1,,}\n}')
-    with pytest.raises(AnnotationError, match=re.escape(f"{path}:2:25: invalid JSON")):
+    with pytest.raises(AnnotationError, match=re.escape(f"{path}:2:23: invalid JSON")):
         read_activitynet(path, split="val_1")
 
 
