@@ -69,11 +69,14 @@ def average_precision_per_query(
     for j in range(k):
         iou_j = iou[None, :, j, :]  # (1, Q, G)
         cand = (iou_j >= t[:, None, None]) & ~locked & pv[None, :, j, None]
+        hit = cand.any(axis=-1)
+        tp[:, :, j] = hit
+        if g == 1:
+            locked[..., 0] |= hit
+            continue
         masked = np.where(cand, iou_j, -np.inf)
         # highest IoU, ties to the later GT window
         pick = g - 1 - np.argmax(masked[..., ::-1], axis=-1)  # (T, Q)
-        hit = cand.any(axis=-1)
-        tp[:, :, j] = hit
         locked[rows_t, rows_q, pick] |= hit
     fp = pv[None] & ~tp
     tp_c = np.cumsum(tp, axis=-1, dtype=np.float64)
@@ -125,8 +128,17 @@ def mean_average_precision(
         if not keep.any():
             metrics[f"{name}/mAP"] = float("nan")
             continue
-        ap_b = average_precision_per_query(
-            pw[keep], ps[keep], pv[keep], gt_windows[keep], in_bucket[keep], thresholds=thresholds
-        )
+        # a query whose GT windows all lie in the bucket has the same AP as in the full set
+        mixed = keep & (in_bucket != gt_valid).any(axis=1)
+        ap_b = ap[keep].copy()
+        if mixed.any():
+            ap_b[mixed[keep]] = average_precision_per_query(
+                pw[mixed],
+                ps[mixed],
+                pv[mixed],
+                gt_windows[mixed],
+                in_bucket[mixed],
+                thresholds=thresholds,
+            )
         metrics[f"{name}/mAP"] = float(ap_b.mean(axis=0).mean())
     return metrics, ap.mean(axis=1)

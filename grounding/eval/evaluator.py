@@ -119,13 +119,15 @@ def evaluate_arrays(
             ps[:, : protocol.max_candidates],
             pv[:, : protocol.max_candidates],
         )
-    if protocol.sort_by_score and pw.shape[1]:
-        order = np.argsort(np.where(pv, -ps, np.inf), axis=1, kind="stable")
-        pw = np.take_along_axis(pw, order[..., None], axis=1)
-        pv = np.take_along_axis(pv, order, axis=1)
     n_max = max(protocol.recall_at)
     n_keep = n_max if protocol.max_keep is None else min(n_max, protocol.max_keep)
-    surv = first_survivors(pw, pv, thresh=protocol.nms_thresh, n_keep=n_keep)  # (Q, n_keep)
+    surv = first_survivors(
+        pw,
+        pv,
+        thresh=protocol.nms_thresh,
+        n_keep=n_keep,
+        priority=ps if protocol.sort_by_score else None,
+    )  # (Q, n_keep) in rank order
     rows = np.arange(q)[:, None]
     kept = np.where((surv >= 0)[..., None], pw[rows, np.maximum(surv, 0)], np.nan)
     iou = span_iou(kept[:, :, None, :], gt[:, None, :, :])  # (Q, n_keep, G)

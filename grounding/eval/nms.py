@@ -2,55 +2,117 @@
 
 Greedy NMS walks the ranked candidates and keeps one unless a candidate kept before it overlaps
 it with IoU > ``thresh`` (2D-TAN ``lib/core/eval.py`` and MMN ``evaluation.py`` both suppress on
-``>``). Only kept candidates suppress. The n-th kept candidate is therefore the first candidate
-not suppressed by the first n-1 kept ones, which lets :func:`first_survivors` find the first
-``n_keep`` survivors of every query at once in ``n_keep`` vectorised steps instead of a Python
-loop per query.
+``>``). Only kept candidates suppress, so the n-th kept candidate is the best-ranked candidate
+not yet kept and not suppressed by the first n-1 kept ones. :func:`first_survivors` finds the
+first ``n_keep`` survivors of every query at once in ``n_keep`` vectorised steps, without sorting
+the whole list: each step is a masked ``argmax`` of the ranking priority, and ``argmax`` returns
+the first maximum, so ties keep the submitted order exactly as a stable sort does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from grounding.eval.iou import span_iou
+
+def _iou_to(starts: np.ndarray, ends: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """IoU of every candidate ``(Q, K)`` with one span per query ``(Q, 1)``; 0 for empty union."""
+    inter = np.minimum(ends, e)
+    inter -= np.maximum(starts, s)
+    np.maximum(inter, 0.0, out=inter)
+    union = (ends - starts) + (e - s) - inter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = inter / union
+    iou[~(union > 0)] = 0.0
+    return iou
+
+
+def _first_survivors_full(
+    starts: np.ndarray,
+    ends: np.ndarray,
+    key: np.ndarray,
+    *,
+    thresh: float | None,
+    n_keep: int,
+) -> np.ndarray:
+    """Greedy NMS over the whole candidate list. ``key`` is ``(Q, K)`` priority with ``-inf``
+    for padding; it is modified in place."""
+    q = key.shape[0]
+    out = np.full((q, n_keep), -1, dtype=np.int64)
+    rows = np.arange(q)
+    for slot in range(n_keep):
+        pick = np.argmax(key, axis=1)
+        has = key[rows, pick] > -np.inf
+        if not has.any():
+            break
+        out[has, slot] = pick[has]
+        key[rows, pick] = -np.inf
+        if thresh is not None and slot + 1 < n_keep:
+            s = starts[rows, pick][:, None]
+            e = ends[rows, pick][:, None]
+            key[_iou_to(starts, ends, s, e) > thresh] = -np.inf
+    return out
 
 
 def first_survivors(
-    windows: np.ndarray, valid: np.ndarray, *, thresh: float | None, n_keep: int
+    windows: np.ndarray,
+    valid: np.ndarray,
+    *,
+    thresh: float | None,
+    n_keep: int,
+    priority: np.ndarray | None = None,
+    prefix: int | None = None,
 ) -> np.ndarray:
     """Indices of the first ``n_keep`` candidates kept by greedy NMS, per query.
 
     Args:
-        windows: ``(Q, K, 2)`` candidates already in rank order (best first).
+        windows: ``(Q, K, 2)`` candidates.
         valid: ``(Q, K)`` bool, False for padding.
         thresh: suppress a candidate whose IoU with a kept one is ``> thresh``; ``None`` keeps
-            every valid candidate in order (no NMS).
+            every valid candidate (no NMS).
         n_keep: how many survivors to return.
+        priority: ``(Q, K)`` ranking key, higher first, ties to the lower index (e.g. scores);
+            ``None`` ranks by position (the windows are already in rank order).
+        prefix: run NMS on only the best ``prefix`` candidates of each query first (default
+            ``4 * n_keep``). Greedy NMS is prefix-consistent, so survivors found there are exact;
+            a query whose prefix cannot prove its answer (too few survivors, or its last
+            survivor ties the prefix boundary score) is redone on its full list.
 
     Returns:
-        ``(Q, n_keep)`` int64 indices into K, ``-1`` where fewer survivors exist.
+        ``(Q, n_keep)`` int64 indices into K in rank order, ``-1`` where fewer survivors exist.
     """
     q, k = valid.shape
-    out = np.full((q, n_keep), -1, dtype=np.int64)
     if k == 0 or n_keep == 0:
-        return out
-    available = valid.copy()
-    positions = np.arange(k)
-    rows = np.arange(q)
-    for slot in range(n_keep):
-        has = available.any(axis=1)
-        if not has.any():
-            break
-        pick = np.argmax(available, axis=1)  # first available candidate in rank order
-        out[has, slot] = pick[has]
-        # everything up to and including the pick is consumed
-        available &= positions[None, :] > pick[:, None]
-        if thresh is not None:
-            kept = windows[rows, pick]  # (Q, 2)
-            iou = span_iou(windows, kept[:, None, :])
-            with np.errstate(invalid="ignore"):
-                available &= ~(iou > thresh)
-        available[~has] = False
+        return np.full((q, n_keep), -1, dtype=np.int64)
+    starts = np.ascontiguousarray(windows[..., 0], dtype=np.float64)
+    ends = np.ascontiguousarray(windows[..., 1], dtype=np.float64)
+    if priority is None:
+        priority = np.broadcast_to(-np.arange(k, dtype=np.float64), (q, k))
+    key = np.where(valid, priority, -np.inf)
+    m = max(4 * n_keep, 8) if prefix is None else prefix
+    if thresh is None or k <= m:
+        return _first_survivors_full(starts, ends, key, thresh=thresh, n_keep=n_keep)
+
+    # best m per query, re-ordered by original index so argmax ties still go to the lower index
+    top = np.sort(np.argpartition(-key, m - 1, axis=1)[:, :m], axis=1)
+    key_top = np.take_along_axis(key, top, axis=1)
+    boundary = key_top.min(axis=1)  # the m-th best key of each query
+    out_top = _first_survivors_full(
+        np.take_along_axis(starts, top, axis=1),
+        np.take_along_axis(ends, top, axis=1),
+        key_top.copy(),
+        thresh=thresh,
+        n_keep=n_keep,
+    )
+    rows = np.arange(q)[:, None]
+    out = np.where(out_top >= 0, top[rows, np.maximum(out_top, 0)], -1)
+    last = out[:, -1]
+    last_key = key[np.arange(q), np.maximum(last, 0)]
+    # proven: n_keep survivors and the last one ranks strictly above everything left out
+    redo = np.flatnonzero((last < 0) | ~(last_key > boundary))
+    if len(redo):
+        out[redo] = _first_survivors_full(
+            starts[redo], ends[redo], key[redo], thresh=thresh, n_keep=n_keep
+        )
     return out
 
 
@@ -65,7 +127,7 @@ def nms(
 
     Args:
         windows: ``(K, 2)`` spans.
-        scores: ``(K,)`` scores; ranked descending with a stable sort (ties keep input order).
+        scores: ``(K,)`` scores, ranked descending; ties keep input order (stable).
         thresh: suppression threshold (suppress IoU ``> thresh``).
         max_keep: stop after this many kept (2D-TAN stops at 5); ``None`` keeps all survivors.
 
@@ -76,9 +138,22 @@ def nms(
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(windows) != len(scores):
         raise ValueError(f"nms: {len(windows)} windows but {len(scores)} scores")
+    if np.isnan(scores).any() or np.isnan(windows).any():
+        raise ValueError("nms: NaN in windows or scores")
     order = np.argsort(-scores, kind="stable")
-    n = len(order) if max_keep is None else min(max_keep, len(order))
-    idx = first_survivors(
-        windows[order][None], np.ones((1, len(order)), bool), thresh=thresh, n_keep=n
-    )[0]
-    return order[idx[idx >= 0]]
+    ranked = windows[order]
+    survivors = []
+    alive = np.ones(len(order), dtype=bool)
+    for i in range(len(order)):  # single query: plain greedy loop over the ranked list
+        if not alive[i]:
+            continue
+        survivors.append(i)
+        if max_keep is not None and len(survivors) == max_keep:
+            break
+        alive[i + 1 :] &= ~(
+            _iou_to(ranked[None, i + 1 :, 0], ranked[None, i + 1 :, 1], ranked[i, 0], ranked[i, 1])[
+                0
+            ]
+            > thresh
+        )
+    return order[np.array(survivors, dtype=np.int64)]
