@@ -56,11 +56,13 @@ class SpectralGraphFilter(nn.Module):
         self.gain = nn.Parameter(torch.ones(channels, graph.num_nodes))
 
     def filter_matrix(self) -> torch.Tensor:
-        """``U diag(g_c) U^T`` for every channel: ``(C, V, V)``, symmetric."""
+        """``U diag(g_c) U^T`` for every channel: ``(C, V, V)``, symmetric (for inspection)."""
         return torch.einsum("vl,cl,wl->cvw", self.basis, self.gain, self.basis)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("nctv,cvw->nctw", x, self.filter_matrix())
+        x_hat = torch.matmul(x, self.basis)  # graph Fourier transform: (N, C, T, V freqs)
+        x_hat = x_hat * self.gain[:, None, :]
+        return torch.matmul(x_hat, self.basis.T)  # inverse transform
 
 
 class AdaptiveGraphConv(nn.Module):

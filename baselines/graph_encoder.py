@@ -32,6 +32,7 @@ linear classifier.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -54,7 +55,10 @@ class TemporalFactory(Protocol):
     def __call__(self, *, channels: int, stride: int) -> nn.Module: ...
 
 
-def check_finite(x: torch.Tensor, *, where: str) -> None:
+def check_values(x: torch.Tensor, *, where: str, dtype: torch.dtype) -> None:
+    """Raise a ``ValueError`` unless ``x`` has the model's dtype and only finite values."""
+    if x.dtype != dtype:
+        raise ValueError(f"{where}: expected a {dtype} input, got {x.dtype}")
     if not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).sum())
         raise ValueError(f"{where}: input contains {bad} NaN/inf values")
@@ -143,7 +147,8 @@ class SkeletonEncoder(nn.Module):
 
     Shapes: input ``(N, C, T, V, M)``; :meth:`feature_map` ``(N, M, D, T', V)``;
     :meth:`clip_features` ``(N, T', D)`` (mean over ``V, M``); :meth:`features` ``(N, D)``
-    (mean over ``T', V, M``). ``T' = ceil(T / prod(strides))``.
+    (mean over ``T', V, M``). ``T' = ceil(T / temporal_stride)``, ``temporal_stride =
+    prod(strides)``.
     """
 
     def __init__(
@@ -155,6 +160,7 @@ class SkeletonEncoder(nn.Module):
         num_persons: int,
         blocks: nn.Sequential,
         out_channels: int,
+        temporal_stride: int,
     ) -> None:
         super().__init__()
         self.name = name
@@ -162,6 +168,7 @@ class SkeletonEncoder(nn.Module):
         self.in_channels = in_channels
         self.num_persons = num_persons
         self.out_channels = out_channels
+        self.temporal_stride = temporal_stride
         self.data_bn = nn.BatchNorm1d(num_persons * graph.num_nodes * in_channels)
         self.blocks = blocks
 
@@ -182,7 +189,7 @@ class SkeletonEncoder(nn.Module):
             raise ValueError(
                 f"{self.name}: expected input {expected}, got {got}: " + ", ".join(problems)
             )
-        check_finite(x, where=self.name)
+        check_values(x, where=self.name, dtype=self.data_bn.weight.dtype)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -208,7 +215,7 @@ class GraphRecognizer(nn.Module):
 
     ``forward(x)`` returns logits ``(N, num_classes)``, or the features ``(N, D)`` when built
     without a head (``num_classes=None``). :meth:`features` and :meth:`clip_features` pass
-    through to the encoder.
+    through to the encoder; ``feature_dim`` ``D`` and ``temporal_stride`` come from it.
     """
 
     def __init__(
@@ -219,6 +226,7 @@ class GraphRecognizer(nn.Module):
             raise ValueError(f"num_classes must be >= 1 or None, got {num_classes}")
         self.encoder = encoder
         self.feature_dim = encoder.out_channels
+        self.temporal_stride = encoder.temporal_stride
         self.num_classes = num_classes
         self.dropout = nn.Dropout(dropout)
         self.head = None if num_classes is None else nn.Linear(self.feature_dim, num_classes)
@@ -252,6 +260,7 @@ class ClipGraphEncoder(nn.Module):
         self.graph = graph
         self.in_dim = in_dim
         self.feature_dim = out_channels
+        self.temporal_stride = 1
         self.input_bn = nn.BatchNorm1d(in_dim)
         self.blocks = blocks
 
@@ -266,7 +275,7 @@ class ClipGraphEncoder(nn.Module):
                 f"{self.name}: expected input {expected}, got {got} (resample features to "
                 f"{t} clips)"
             )
-        check_finite(x, where=self.name)
+        check_values(x, where=self.name, dtype=self.input_bn.weight.dtype)
 
     def clip_features(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
@@ -314,6 +323,7 @@ def build_skeleton_recognizer(
             num_persons=num_persons,
             blocks=blocks,
             out_channels=channels[-1],
+            temporal_stride=math.prod(strides),
         )
         return GraphRecognizer(encoder, num_classes=num_classes, dropout=dropout)
 

@@ -28,7 +28,7 @@ class TwoStream(nn.Module):
 
     Each stream is a recognizer with ``forward(x) -> (N, K)`` logits (or ``(N, D)`` features
     when it has no head), ``features(x) -> (N, D)``, ``clip_features(x) -> (N, T', D)``,
-    ``check_input(x)`` and ``feature_dim``.
+    ``check_input(x)``, ``feature_dim`` and ``temporal_stride``.
 
     - ``forward(x)``: ``w_j * joint(x) + w_b * bone(bones(x))``, logits ``(N, K)``; without
       heads, the concatenated features ``(N, 2D)``.
@@ -52,6 +52,7 @@ class TwoStream(nn.Module):
         self.parents = tuple(parents)
         self.weights = tuple(float(w) for w in weights)
         self.feature_dim = joint.feature_dim + bone.feature_dim
+        self.temporal_stride = joint.temporal_stride
         self.has_head = getattr(joint, "head", None) is not None
 
     def check_input(self, x: torch.Tensor) -> None:

@@ -40,7 +40,7 @@ def test_skeleton_mode_shapes(model: str) -> None:
     two = _seeded(SKELETON[model], num_classes=5)
     assert isinstance(two, TwoStream)
     assert two(x).shape == (2, 5)
-    assert two.feature_dim == 32
+    assert two.feature_dim == 32 and two.temporal_stride == 2
     assert two.features(x).shape == (2, 32)
     assert two.clip_features(x).shape == (2, 5, 32)  # T' = ceil(9 / 2)
     one = _seeded(SKELETON[model], num_classes=5, two_stream=False, num_persons=1)
@@ -63,7 +63,7 @@ def test_clip_graph_mode_shapes(model: str) -> None:
     assert enc(x).shape == (3, 6, 16)
     assert enc.clip_features(x).shape == (3, 6, 16)
     assert enc.features(x).shape == (3, 16)
-    assert enc.feature_dim == 16
+    assert enc.feature_dim == 16 and enc.temporal_stride == 1
 
 
 def test_along_nodes_runs_the_unit_over_the_node_axis() -> None:
@@ -167,6 +167,8 @@ def test_nan_input_is_rejected(model: str) -> None:
     x[0, 1, 2, 3, 0] = float("nan")
     with pytest.raises(ValueError, match="1 NaN/inf"):
         _seeded(SKELETON[model], num_classes=3)(x)
+    with pytest.raises(ValueError, match=r"expected a torch\.float32 input, got torch\.float64"):
+        _seeded(SKELETON[model], num_classes=3)(x.double())
     c = torch.randn(1, 5, 4)
     c[0, 0, 0] = float("inf")
     with pytest.raises(ValueError, match="NaN/inf"):
