@@ -1,0 +1,184 @@
+"""``python -m grounding.bench``: run models on a dataset over several seeds, print a table of
+mean ± std, and write a results JSON with its provenance.
+
+Examples::
+
+    python -m grounding.bench --dataset charades --data-root DIR --models whole-video,prior-only
+    python -m grounding.bench --dataset activitynet --data-root DIR --split val_2 --seeds 3
+
+The real datasets need their annotation files (see ``grounding.data.datasets``); without them the
+command exits with status 2 and names the expected files and layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tabulate import tabulate
+from tqdm import tqdm
+
+from baselines.blind import BLIND_BASELINES
+from grounding.data.annotations import AnnotationError, QuerySet
+from grounding.data.datasets import DatasetNotFound, default_test_split, load_split
+from grounding.eval import EvalResult, Protocol, evaluate, get_protocol
+from grounding.eval.protocols import PRESETS
+from grounding.eval.statistics import format_mean_std, mean_std
+from grounding.io import write_json_atomic
+from grounding.provenance import provenance
+
+REAL_DATASETS = ("charades", "activitynet")
+TABLE_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
+
+
+@dataclass
+class BenchConfig:
+    dataset: str
+    data_root: Path
+    split: str
+    train_split: str = "train"
+    models: tuple[str, ...] = ("whole-video", "prior-only")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    protocol: Protocol = field(default_factory=lambda: get_protocol("default"))
+    out: Path = Path("results")
+
+
+@dataclass
+class ModelRuns:
+    """One model's results over seeds."""
+
+    name: str
+    runs: dict[int, EvalResult] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        keys = next(iter(self.runs.values())).metrics.keys()
+        per_seed = {str(s): r.to_dict()["metrics"] for s, r in self.runs.items()}
+        mean, std = {}, {}
+        for k in keys:
+            vals = [r.metrics[k] for r in self.runs.values()]
+            if any(v != v for v in vals):  # NaN: empty length bucket
+                mean[k] = std[k] = None
+                continue
+            m, s = mean_std(vals)
+            mean[k], std[k] = round(m, 2), round(s, 2)
+        return {"per_seed": per_seed, "mean": mean, "std": std}
+
+
+def run_blind(config: BenchConfig, train: QuerySet, test: QuerySet) -> dict[str, ModelRuns]:
+    """Fit each blind baseline on ``train`` and evaluate on ``test`` for every seed."""
+    results: dict[str, ModelRuns] = {}
+    jobs = [(m, s) for m in config.models for s in config.seeds]
+    fitted = {m: BLIND_BASELINES[m]().fit(train) for m in config.models}
+    for name, seed in tqdm(jobs, desc="blind baselines", unit="run", file=sys.stderr):
+        preds = fitted[name].predict(test, seed=seed)
+        results.setdefault(name, ModelRuns(name)).runs[seed] = evaluate(
+            test, preds, config.protocol
+        )
+    return results
+
+
+def results_table(results: dict[str, ModelRuns], metrics: tuple[str, ...] = TABLE_METRICS) -> str:
+    rows = []
+    for name, mr in results.items():
+        rows.append(
+            [name] + [format_mean_std([r.metrics[k] for r in mr.runs.values()]) for k in metrics]
+        )
+    return tabulate(rows, headers=["model", *metrics], tablefmt="github")
+
+
+def results_document(
+    config: BenchConfig, train: QuerySet, test: QuerySet, results: dict[str, ModelRuns]
+) -> dict:
+    return {
+        "dataset": config.dataset,
+        "split": config.split,
+        "train_split": config.train_split,
+        "n_queries": len(test),
+        "n_train_queries": len(train),
+        "seeds": list(config.seeds),
+        "protocol": config.protocol.to_dict(),
+        "feature_type": None,
+        "data": {
+            "root": str(config.data_root),
+            "test_source": test.source,
+            "train_source": train.source,
+        },
+        "skipped": {"train": train.log.to_dict(), "test": test.log.to_dict()},
+        "models": {name: mr.summary() for name, mr in results.items()},
+        "provenance": provenance(),
+    }
+
+
+def run(config: BenchConfig) -> Path:
+    train = load_split(config.dataset, config.data_root, config.train_split)
+    test = load_split(config.dataset, config.data_root, config.split)
+    print(
+        f"{config.dataset}: {config.train_split} {len(train)} queries ({train.source}); "
+        f"{config.split} {len(test)} queries ({test.source})"
+    )
+    for name, qs in (("train", train), (config.split, test)):
+        if qs.log.summary():
+            print(f"[{name}] " + qs.log.summary().replace("\n", f"\n[{name}] "))
+    results = run_blind(config, train, test)
+    print()
+    print(
+        f"{config.dataset} {config.split}, protocol {config.protocol.name}, "
+        f"mean ± std over seeds {list(config.seeds)} (%):"
+    )
+    print(results_table(results))
+    out = config.out / config.dataset / f"{config.split}.json"
+    write_json_atomic(out, results_document(config, train, test, results))
+    print(f"\nwrote {out}")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m grounding.bench", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--dataset", choices=REAL_DATASETS, required=True)
+    p.add_argument("--data-root", type=Path, required=True, help="folder with the annotation files")
+    p.add_argument("--split", default=None, help="test split (charades: test; activitynet: val_2)")
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--models", default="whole-video,prior-only", help="comma-separated model names")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument("--protocol", default="default", choices=sorted(PRESETS))
+    p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = [m for m in models if m not in BLIND_BASELINES]
+    if unknown:
+        print(
+            f"error: unknown model(s) {unknown}; choose from {sorted(BLIND_BASELINES)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.seeds < 1:
+        print("error: --seeds must be >= 1", file=sys.stderr)
+        return 2
+    config = BenchConfig(
+        dataset=args.dataset,
+        data_root=args.data_root,
+        split=args.split or default_test_split(args.dataset),
+        train_split=args.train_split,
+        models=models,
+        seeds=tuple(range(args.seeds)),
+        protocol=get_protocol(args.protocol),
+        out=args.out,
+    )
+    try:
+        run(config)
+    except (DatasetNotFound, AnnotationError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

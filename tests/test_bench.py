@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+
+from grounding.bench import main
+
+
+def write_charades(root, n_train=60, n_test=20, seed=0):
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        lines, csv = [], ["id,length"]
+        for i in range(n):
+            vid = f"{split[:2].upper()}{i:03d}"
+            d = float(rng.uniform(20, 40))
+            s = float(rng.uniform(0, 0.5 * d))
+            e = s + float(rng.uniform(2, 10))
+            lines.append(f"{vid} {s:.1f} {e:.1f}##a person opens the door.")
+            csv.append(f"{vid},{d:.2f}")
+        (root / f"charades_sta_{split}.txt").write_text("\n".join(lines) + "\n")
+        (root / f"Charades_v1_{split}.csv").write_text("\n".join(csv) + "\n")
+
+
+def test_bench_blind_charades(tmp_path, capsys):
+    write_charades(tmp_path)
+    out = tmp_path / "res"
+    rc = main(
+        ["--dataset", "charades", "--data-root", str(tmp_path), "--seeds", "2", "--out", str(out)]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "prior-only" in text and "whole-video" in text and "±" in text
+    doc = json.loads((out / "charades" / "test.json").read_text())
+    assert doc["seeds"] == [0, 1] and doc["split"] == "test" and doc["n_queries"] == 20
+    assert doc["protocol"]["name"] == "default"
+    assert set(doc["models"]) == {"whole-video", "prior-only"}
+    assert set(doc["models"]["prior-only"]["per_seed"]) == {"0", "1"}
+    assert "commit" in doc["provenance"] and "numpy" in doc["provenance"]["versions"]
+    # same seeds, same numbers
+    main(["--dataset", "charades", "--data-root", str(tmp_path), "--seeds", "2", "--out", str(out)])
+    again = json.loads((out / "charades" / "test.json").read_text())
+    assert again["models"] == doc["models"]
+
+
+def test_bench_without_data_names_expected_files(tmp_path, capsys):
+    rc = main(["--dataset", "activitynet", "--data-root", str(tmp_path / "none")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "val_2.json" in err or "train.json" in err
+
+
+def test_bench_unknown_model(tmp_path, capsys):
+    rc = main(["--dataset", "charades", "--data-root", str(tmp_path), "--models", "magic"])
+    assert rc == 2 and "unknown model" in capsys.readouterr().err
