@@ -166,7 +166,8 @@ class ResidualTemporal(nn.Module):
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.norm(x + self.dropout(self.module(x, mask)))
+        inner = self.module(x) if mask is None else self.module(x, mask)
+        out = self.norm(x + self.dropout(inner))
         return out if mask is None else out * mask[..., None]
 
 

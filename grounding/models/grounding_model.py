@@ -1,0 +1,137 @@
+"""The feature-path grounding model (DESIGN.md §4): precomputed clip features -> projection ->
+temporal module (MHSSA by default, eqs. 10-14) -> 2D moment-map head with the sentence.
+
+``forward(clips (B, N, D_in), sentence (B, D_s)) -> logits (B, N, N)``, ``-inf`` where
+``j < i``. Features must already be resampled to ``N = config.num_clips`` clips (the data
+layer's 2D-TAN resampling); sentences are the normalised all-MiniLM-L6-v2 embeddings
+(``grounding.models.text``). Train with ``scaled_iou_loss(logits, moment_iou_targets(gt, N))``;
+:meth:`GroundingModel.predict` gives ranked ``[start_s, end_s, score]`` lists per query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from grounding.models.localization import MomentMapHead, predict_moments
+from grounding.models.temporal import ResidualTemporal, build_temporal
+
+
+@dataclass(frozen=True)
+class GroundingModelConfig:
+    """Dimensions and hyper-parameters of :class:`GroundingModel`.
+
+    Attributes:
+        in_dim: D_in of the clip features (1024 I3D, 500 C3D, 4096 VGG, ...).
+        num_clips: N, clips per video after resampling (2D-TAN: 16 Charades, 64 ActivityNet).
+        text_dim: sentence embedding size (384 for all-MiniLM-L6-v2).
+        hidden_dim: width after the projection and in the temporal module.
+        temporal: temporal module name for :func:`grounding.models.temporal.build_temporal`.
+        heads: attention heads (Table 3 uses 1, 2, 4, 6).
+        map_dim: channels of the 2D moment map.
+        head_layers / head_kernel: masked 2D convs of the head.
+        pooling: ``"max"`` or ``"avg"`` moment-map pooling.
+        dropout: dropout after the projection, in the temporal block and in the head.
+    """
+
+    in_dim: int
+    num_clips: int = 16
+    text_dim: int = 384
+    hidden_dim: int = 256
+    temporal: str = "mhssa"
+    heads: int = 4
+    map_dim: int = 256
+    head_layers: int = 4
+    head_kernel: int = 5
+    pooling: Literal["max", "avg"] = "max"
+    dropout: float = 0.1
+
+
+class GroundingModel(nn.Module):
+    """``clips (B, N, D_in), sentence (B, D_s) -> logits (B, N, N)`` (``-inf`` where j < i)."""
+
+    def __init__(self, *, config: GroundingModelConfig, temporal: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.proj = nn.Sequential(
+            nn.LayerNorm(config.in_dim),
+            nn.Linear(config.in_dim, config.hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+        )
+        self.temporal = ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
+        self.head = MomentMapHead(
+            clip_dim=config.hidden_dim,
+            text_dim=config.text_dim,
+            hidden=config.map_dim,
+            num_layers=config.head_layers,
+            kernel_size=config.head_kernel,
+            pooling=config.pooling,
+            dropout=config.dropout,
+        )
+
+    def check_inputs(self, clips: torch.Tensor, sentence: torch.Tensor) -> None:
+        """``ValueError`` naming the expected and received shapes, or the rows with NaN/inf."""
+        c = self.config
+        if clips.ndim != 3 or clips.shape[1:] != (c.num_clips, c.in_dim):
+            raise ValueError(
+                f"clip features must be (B, {c.num_clips}, {c.in_dim}) (N clips x D_in), "
+                f"got {tuple(clips.shape)}"
+            )
+        if sentence.shape != (clips.shape[0], c.text_dim):
+            raise ValueError(
+                f"sentence embeddings must be ({clips.shape[0]}, {c.text_dim}), "
+                f"got {tuple(sentence.shape)}"
+            )
+        for name, tensor in (("clip features", clips), ("sentence embeddings", sentence)):
+            bad = ~torch.isfinite(tensor.flatten(1)).all(dim=1)
+            if bool(bad.any()):
+                rows = bad.nonzero().flatten().tolist()
+                raise ValueError(f"{name} contain NaN or inf in batch rows {rows[:10]}")
+
+    def forward(self, clips: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+        self.check_inputs(clips, sentence)
+        x = self.temporal(self.proj(clips))
+        return self.head(x, sentence)
+
+    @torch.no_grad()
+    def predict(
+        self,
+        clips: torch.Tensor,
+        sentence: torch.Tensor,
+        durations: Sequence[float],
+        *,
+        nms_thresh: float | None = 0.5,
+        top_k: int | None = None,
+    ) -> list[np.ndarray]:
+        """Ranked moments per query, ``[(K, 3) [start_s, end_s, score], ...]`` (eval mode,
+        restored afterwards)."""
+        if len(durations) != clips.shape[0]:
+            raise ValueError(f"{len(durations)} durations for a batch of {clips.shape[0]}")
+        was_training = self.training
+        self.eval()
+        try:
+            logits = self(clips, sentence).cpu()
+        finally:
+            self.train(was_training)
+        return [
+            predict_moments(logits[b], float(d), nms_thresh=nms_thresh, top_k=top_k)
+            for b, d in enumerate(durations)
+        ]
+
+
+def build_grounding_model(
+    *, config: GroundingModelConfig, temporal: nn.Module | None = None
+) -> GroundingModel:
+    """Build the model; ``temporal`` overrides ``config.temporal`` (e.g. a baseline encoder
+    with the ``(B, N, hidden_dim) [, mask] -> (B, N, hidden_dim)`` interface)."""
+    if temporal is None:
+        temporal = build_temporal(
+            config.temporal, dim=config.hidden_dim, heads=config.heads, dropout=config.dropout
+        )
+    return GroundingModel(config=config, temporal=temporal)
