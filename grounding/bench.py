@@ -3,11 +3,15 @@ mean ± std, and write a results JSON with its provenance.
 
 Examples::
 
+    python -m grounding.bench                       # synthetic dataset, default profile
+    python -m grounding.bench --profile smoke       # CI-sized
     python -m grounding.bench --dataset charades --data-root DIR --models whole-video,prior-only
     python -m grounding.bench --dataset activitynet --data-root DIR --split val_2 --seeds 3
 
-The real datasets need their annotation files (see ``grounding.data.datasets``); without them the
-command exits with status 2 and names the expected files and layout.
+The synthetic dataset is generated under ``--data-root`` (default
+``data_cache/synthetic-<profile>``) when missing and reused when present. The real datasets
+need their annotation files (see ``grounding.data.datasets``); without them the command exits
+with status 2 and names the expected files and layout.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from grounding.eval import EvalResult, Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
 from grounding.eval.statistics import format_mean_std, mean_std
 from grounding.io import write_json_atomic
+from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
 
 REAL_DATASETS = ("charades", "activitynet")
+DATASETS = ("synthetic", *REAL_DATASETS)
 TABLE_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
 
 
@@ -43,6 +49,17 @@ class BenchConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     protocol: Protocol = field(default_factory=lambda: get_protocol("default"))
     out: Path = Path("results")
+    profile: BenchProfile = field(default_factory=lambda: PROFILES["default"])
+
+    @property
+    def annotation_format(self) -> str:
+        """The reader used: the synthetic dataset is written in Charades-STA format."""
+        return "charades" if self.dataset == "synthetic" else self.dataset
+
+    @property
+    def results_path(self) -> Path:
+        name = self.profile.name if self.dataset == "synthetic" else self.split
+        return self.out / self.dataset / f"{name}.json"
 
 
 @dataclass
@@ -98,6 +115,7 @@ def results_document(
         "n_queries": len(test),
         "n_train_queries": len(train),
         "seeds": list(config.seeds),
+        "profile": config.profile.to_dict() if config.dataset == "synthetic" else None,
         "protocol": config.protocol.to_dict(),
         "feature_type": None,
         "data": {
@@ -111,9 +129,22 @@ def results_document(
     }
 
 
+def prepare_synthetic(config: BenchConfig) -> None:
+    """Generate the synthetic dataset of the profile unless it is already complete."""
+    from grounding.data.synthetic.generate import generate_dataset
+
+    p = config.profile
+    print(
+        f"synthetic data: {config.data_root} ({p.n_videos} videos, seed {p.data_seed}, {p.size} px)"
+    )
+    generate_dataset(config.data_root, n_videos=p.n_videos, seed=p.data_seed, size=p.size)
+
+
 def run(config: BenchConfig) -> Path:
-    train = load_split(config.dataset, config.data_root, config.train_split)
-    test = load_split(config.dataset, config.data_root, config.split)
+    if config.dataset == "synthetic":
+        prepare_synthetic(config)
+    train = load_split(config.annotation_format, config.data_root, config.train_split)
+    test = load_split(config.annotation_format, config.data_root, config.split)
     print(
         f"{config.dataset}: {config.train_split} {len(train)} queries ({train.source}); "
         f"{config.split} {len(test)} queries ({test.source})"
@@ -128,7 +159,7 @@ def run(config: BenchConfig) -> Path:
         f"mean ± std over seeds {list(config.seeds)} (%):"
     )
     print(results_table(results))
-    out = config.out / config.dataset / f"{config.split}.json"
+    out = config.results_path
     write_json_atomic(out, results_document(config, train, test, results))
     print(f"\nwrote {out}")
     return out
@@ -138,12 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m grounding.bench", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument("--dataset", choices=REAL_DATASETS, required=True)
-    p.add_argument("--data-root", type=Path, required=True, help="folder with the annotation files")
-    p.add_argument("--split", default=None, help="test split (charades: test; activitynet: val_2)")
+    p.add_argument("--dataset", choices=DATASETS, default="synthetic")
+    p.add_argument(
+        "--data-root",
+        type=Path,
+        default=None,
+        help="folder with the annotation files (synthetic: where the data is generated)",
+    )
+    p.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    p.add_argument(
+        "--split", default=None, help="test split (charades, synthetic: test; activitynet: val_2)"
+    )
     p.add_argument("--train-split", default="train")
     p.add_argument("--models", default="whole-video,prior-only", help="comma-separated model names")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1)")
+    p.add_argument(
+        "--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the profile's)"
+    )
     p.add_argument("--protocol", default="default", choices=sorted(PRESETS))
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
     return p
@@ -159,22 +200,32 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    if args.seeds < 1:
+    if args.seeds is not None and args.seeds < 1:
         print("error: --seeds must be >= 1", file=sys.stderr)
         return 2
+    profile = PROFILES[args.profile]
+    if args.dataset == "synthetic":
+        data_root = args.data_root or Path("data_cache") / f"synthetic-{profile.name}"
+        split = args.split or "test"
+    elif args.data_root is None:
+        print(f"error: --data-root is required for --dataset {args.dataset}", file=sys.stderr)
+        return 2
+    else:
+        data_root, split = args.data_root, args.split or default_test_split(args.dataset)
     config = BenchConfig(
         dataset=args.dataset,
-        data_root=args.data_root,
-        split=args.split or default_test_split(args.dataset),
+        data_root=data_root,
+        split=split,
         train_split=args.train_split,
         models=models,
-        seeds=tuple(range(args.seeds)),
+        seeds=tuple(range(args.seeds)) if args.seeds else profile.seeds,
         protocol=get_protocol(args.protocol),
         out=args.out,
+        profile=profile,
     )
     try:
         run(config)
-    except (DatasetNotFound, AnnotationError, FileNotFoundError, ValueError) as e:
+    except (DatasetNotFound, AnnotationError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -51,3 +51,24 @@ def test_bench_without_data_names_expected_files(tmp_path, capsys):
 def test_bench_unknown_model(tmp_path, capsys):
     rc = main(["--dataset", "charades", "--data-root", str(tmp_path), "--models", "magic"])
     assert rc == 2 and "unknown model" in capsys.readouterr().err
+
+
+def test_bench_synthetic_tiny_profile(tmp_path, capsys):
+    from grounding.bench import BenchConfig, run
+    from grounding.profiles import BenchProfile
+
+    profile = BenchProfile(name="tiny", n_videos=4, size=64, seeds=(0,))
+    config = BenchConfig(
+        dataset="synthetic",
+        data_root=tmp_path / "syn",
+        split="test",
+        seeds=(0,),
+        out=tmp_path / "res",
+        profile=profile,
+    )
+    out = run(config)
+    assert out == tmp_path / "res" / "synthetic" / "tiny.json"
+    doc = json.loads(out.read_text())
+    assert doc["profile"]["n_videos"] == 4 and doc["n_queries"] > 0
+    assert (tmp_path / "syn" / "manifest.json").is_file()
+    assert "prior-only" in capsys.readouterr().out
