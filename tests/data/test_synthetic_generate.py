@@ -215,3 +215,12 @@ def test_cli_errors_and_success(tmp_path, capsys):
     assert cli_main([*args, "--workers", "1"]) == 0
     assert "charades_train" in capsys.readouterr().out
     assert (out / "manifest.json").is_file()
+
+
+def test_preview_contact_sheet(tiny):
+    from grounding.data.synthetic.preview import make_preview
+
+    out = make_preview(tiny, n_videos=1, n_frames=3)
+    img = cv2.imread(str(out))
+    assert out == tiny / "preview.png" and img is not None
+    assert img.shape[1] > 3 * TINY["size"] and img.shape[0] > 3 * TINY["size"]

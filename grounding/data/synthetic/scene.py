@@ -244,15 +244,19 @@ def camera_track(
     cy = np.clip(cy, half, ph - half)
     zoom = size / width
     if shake_px is None:
-        shake_px = float(rng.uniform(0.0, 1.5))
-    shake = rng.normal(0, 1, (n + 3, 2))
-    shake = (shake[:-3] + shake[1:-2] + shake[2:-1] + shake[3:]) / 2.0 * shake_px
-    bursts = rng.random(n) < 0.01
+        shake_px = float(rng.uniform(0.0, 1.2))
+    # hand-held shake: smooth wobble (a new target every ~0.2 s) plus rare short bumps
+    step = max(2, fps // 5)
+    knots = np.arange(0, n + step, step)
+    shake = np.stack(
+        [np.interp(np.arange(n), knots, rng.normal(0, shake_px, len(knots))) for _ in range(2)],
+        axis=1,
+    )
+    bursts = rng.random(n) < 0.005
     if bursts.any():
-        amp = np.convolve(
-            bursts.astype(np.float64), np.exp(-np.arange(int(0.5 * fps)) / (0.1 * fps))
-        )[:n]
-        shake += rng.normal(0, 1, (n, 2)) * (3.0 * shake_px + 1.0) * amp[:, None]
+        decay = np.exp(-np.arange(int(0.5 * fps)) / (0.1 * fps))
+        amp = np.convolve(bursts.astype(np.float64), decay)[:n]
+        shake += rng.normal(0, 1.0 + 2.0 * shake_px, (n, 2)) * amp[:, None]
     a = np.zeros((n, 2, 3))
     a[:, 0, 0] = zoom
     a[:, 1, 1] = zoom
