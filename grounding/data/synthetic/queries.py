@@ -431,7 +431,13 @@ def make_queries(script: VideoScript) -> list[GroundingQuery]:
     per_target = [(s, _candidates(script, s)) for s in targets]
     per_target = [(s, c) for s, c in per_target if c]
     want = int(rng.integers(*QUERIES_PER_VIDEO))
-    order = rng.permutation(len(per_target))
+    # longer instances are asked about a little more often (keeps moments from being tiny)
+    w = np.array([s.n_frames for s, _ in per_target], dtype=np.float64)
+    order = (
+        rng.choice(len(per_target), size=len(per_target), replace=False, p=w / w.sum())
+        if len(w)
+        else []
+    )
     queries: list[GroundingQuery] = []
     sentences: set[str] = set()
     rounds = 0
