@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from tabulate import tabulate
 from tqdm import tqdm
 
@@ -29,7 +30,7 @@ from grounding.data.annotations import AnnotationError, QuerySet
 from grounding.data.datasets import DatasetNotFound, default_test_split, load_split
 from grounding.eval import EvalResult, Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
-from grounding.eval.statistics import format_mean_std, mean_std
+from grounding.eval.statistics import format_mean_std, mean_std, paired_bootstrap_ci
 from grounding.io import write_json_atomic
 from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
@@ -80,7 +81,11 @@ class ModelRuns:
                 continue
             m, s = mean_std(vals)
             mean[k], std[k] = round(m, 2), round(s, 2)
-        return {"per_seed": per_seed, "mean": mean, "std": std}
+        # per-query hits averaged over seeds -> bootstrap CI of R1@0.5 over queries
+        hits = np.mean([r.per_query["R1@0.5"] for r in self.runs.values()], axis=0)
+        lo, hi = paired_bootstrap_ci(hits, n_boot=1000, seed=0)
+        ci = {"R1@0.5": [round(100 * lo, 2), round(100 * hi, 2)]}
+        return {"per_seed": per_seed, "mean": mean, "std": std, "bootstrap_ci": ci}
 
 
 def run_blind(config: BenchConfig, train: QuerySet, test: QuerySet) -> dict[str, ModelRuns]:
@@ -124,7 +129,7 @@ def results_document(
             "train_source": train.source,
         },
         "skipped": {"train": train.log.to_dict(), "test": test.log.to_dict()},
-        "models": {name: mr.summary() for name, mr in results.items()},
+        "grounding": {name: mr.summary() for name, mr in results.items()},
         "provenance": provenance(),
     }
 

@@ -32,13 +32,13 @@ def test_bench_blind_charades(tmp_path, capsys):
     doc = json.loads((out / "charades" / "test.json").read_text())
     assert doc["seeds"] == [0, 1] and doc["split"] == "test" and doc["n_queries"] == 20
     assert doc["protocol"]["name"] == "default"
-    assert set(doc["models"]) == {"whole-video", "prior-only"}
-    assert set(doc["models"]["prior-only"]["per_seed"]) == {"0", "1"}
+    assert set(doc["grounding"]) == {"whole-video", "prior-only"}
+    assert set(doc["grounding"]["prior-only"]["per_seed"]) == {"0", "1"}
     assert "commit" in doc["provenance"] and "numpy" in doc["provenance"]["versions"]
     # same seeds, same numbers
     main(["--dataset", "charades", "--data-root", str(tmp_path), "--seeds", "2", "--out", str(out)])
     again = json.loads((out / "charades" / "test.json").read_text())
-    assert again["models"] == doc["models"]
+    assert again["grounding"] == doc["grounding"]
 
 
 def test_bench_without_data_names_expected_files(tmp_path, capsys):

@@ -22,8 +22,8 @@ def test_bench_real_charades_and_activitynet(real_data, tmp_path, capsys):
         assert rc == 0
         doc = json.loads((tmp_path / dataset / f"{split}.json").read_text())
         assert doc["n_queries"] == n and doc["split"] == split
-        whole = doc["models"]["whole-video"]["mean"]
-        prior = doc["models"]["prior-only"]["mean"]
+        whole = doc["grounding"]["whole-video"]["mean"]
+        prior = doc["grounding"]["prior-only"]["mean"]
         assert 0 < prior["R1@0.5"] < 40 and 0 <= whole["R1@0.7"] < 20
         assert prior["R5@0.5"] >= prior["R1@0.5"]
     assert "prior-only" in capsys.readouterr().out

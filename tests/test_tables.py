@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from grounding.tables import main, table3, table4, table5
+
+
+def make_doc() -> dict:
+    rng = np.random.default_rng(0)
+
+    def seeds(metrics: dict[str, float]) -> dict:
+        return {
+            "per_seed": {
+                str(s): {k: round(v + float(rng.normal(0, 1)), 2) for k, v in metrics.items()}
+                for s in range(3)
+            }
+        }
+
+    g = {"R1@0.5": 60, "R1@0.7": 40, "R5@0.5": 90, "R5@0.7": 70, "mIoU": 50}
+    doc = {
+        "dataset": "synthetic",
+        "split": "test",
+        "seeds": [0, 1, 2],
+        "protocol": {"name": "default"},
+        "provenance": {"device": "cpu: test"},
+        "grounding": {
+            "ours": seeds(g) | {"bootstrap_ci": {"R1@0.5": [55.0, 65.0]}},
+            "gtn": seeds({k: v - 10 for k, v in g.items()}),
+            "prior-only": seeds({k: v / 4 for k, v in g.items()}),
+        },
+        "recognition": {
+            "ours": seeds({"accuracy": 90, "recall": 89, "f1": 88})
+            | {"params": 7_350_000, "gflops": 1.2},
+            "dgcn": seeds({"accuracy": 80, "recall": 79, "f1": 78})
+            | {"params": 507_000, "gflops": 0.45},
+        },
+        "ablations": {
+            "temporal": {f"mhssa-{h}": seeds({"accuracy": 60 + h}) for h in (1, 2, 4, 6)},
+            "spatial": {
+                v: seeds({"accuracy": 62})
+                for v in ("softmax", "sigmoid", "softmax+res", "sigmoid+res")
+            },
+        },
+        "speed": {
+            "recognition": {
+                "ours": {"fps": 20.0, "fps_definition": "video frames covered per second"},
+                "dgcn": {"fps": 90.0, "fps_definition": "video frames covered per second"},
+            },
+            "time_vs_samples": {"ours": {"1": 0.1, "2": 0.2, "4": 0.4}},
+        },
+    }
+    return doc
+
+
+def test_table4_means_and_p_values():
+    doc = make_doc()
+    title, headers, rows = table4(doc)
+    assert "Table 4" in title and headers[1] == "R1@0.5"
+    by_model = {r[0]: r for r in rows}
+    vals = [doc["grounding"]["ours"]["per_seed"][s]["R1@0.5"] for s in "012"]
+    assert by_model["ours"][1] == f"{np.mean(vals):.2f} ± {np.std(vals, ddof=1):.2f}"
+    other = [doc["grounding"]["gtn"]["per_seed"][s]["R1@0.5"] for s in "012"]
+    p = stats.ttest_ind(vals, other).pvalue
+    assert by_model["gtn"][-2] == (f"{p:.3f}" if p >= 0.001 else "<0.001")
+    assert by_model["ours"][-2] == "-" and by_model["ours"][-1] == "[55.00, 65.00]"
+
+
+def test_table5_and_table3():
+    doc = make_doc()
+    _, headers, rows = table5(doc)
+    assert rows[0][4] == "7.35" and rows[0][5] == "1.200"
+    _, headers, rows = table3(doc)
+    assert headers == ["module", "set A", "set B", "set C", "mean"] and len(rows) == 4
+
+
+def test_missing_sections_are_skipped():
+    assert table4({"seeds": []}) is None and table5({}) is None and table3({}) is None
+
+
+def test_cli_writes_tables_and_pngs(tmp_path, capsys):
+    path = tmp_path / "res.json"
+    path.write_text(json.dumps(make_doc()))
+    out = tmp_path / "out"
+    assert main([str(path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Table 4" in text and "Table 5" in text and "Table 3" in text
+    for name in ("res_table3.md", "res_table4.md", "res_table5.md", "res_figure10.md"):
+        assert (out / name).is_file()
+    for png in ("res_figure10.png", "res_figure12.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main([str(path), "--format", "latex"]) == 0
+    tex = capsys.readouterr().out
+    assert r"\toprule" in tex and r"$\pm$" in tex
+
+
+@pytest.mark.parametrize("content", ["{not json", ""])
+def test_cli_bad_results_file(tmp_path, capsys, content):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    assert main([str(path)]) == 2
+    assert "bad.json" in capsys.readouterr().err
