@@ -17,6 +17,7 @@ with status 2 and names the expected files and layout.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from grounding.eval.statistics import format_mean_std, mean_std, paired_bootstra
 from grounding.io import write_json_atomic
 from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
+from grounding.regression import check_against, tolerances_from
 
 REAL_DATASETS = ("charades", "activitynet")
 DATASETS = ("synthetic", *REAL_DATASETS)
@@ -51,6 +53,7 @@ class BenchConfig:
     protocol: Protocol = field(default_factory=lambda: get_protocol("default"))
     out: Path = Path("results")
     profile: BenchProfile = field(default_factory=lambda: PROFILES["default"])
+    check: Path | None = None
 
     @property
     def annotation_format(self) -> str:
@@ -113,7 +116,7 @@ def results_table(results: dict[str, ModelRuns], metrics: tuple[str, ...] = TABL
 def results_document(
     config: BenchConfig, train: QuerySet, test: QuerySet, results: dict[str, ModelRuns]
 ) -> dict:
-    return {
+    doc = {
         "dataset": config.dataset,
         "split": config.split,
         "train_split": config.train_split,
@@ -132,6 +135,8 @@ def results_document(
         "grounding": {name: mr.summary() for name, mr in results.items()},
         "provenance": provenance(),
     }
+    doc["tolerances"] = tolerances_from(doc)
+    return doc
 
 
 def prepare_synthetic(config: BenchConfig) -> None:
@@ -165,9 +170,39 @@ def run(config: BenchConfig) -> Path:
     )
     print(results_table(results))
     out = config.results_path
-    write_json_atomic(out, results_document(config, train, test, results))
+    doc = results_document(config, train, test, results)
+    failures = [] if config.check is None else check_regression(doc, config.check)
+    if failures:
+        out = out.with_name(out.stem + ".failed.json")
+    write_json_atomic(out, doc)
     print(f"\nwrote {out}")
+    if failures:
+        raise RegressionFailed(failures)
     return out
+
+
+class RegressionFailed(RuntimeError):
+    def __init__(self, failures: list) -> None:
+        super().__init__(f"{len(failures)} metric(s) outside tolerance")
+        self.failures = failures
+
+
+def check_regression(doc: dict, reference_path: Path) -> list:
+    """Compare ``doc`` with the committed reference; print the verdict; return deviations."""
+    with open(reference_path, encoding="utf-8") as f:
+        reference = json.load(f)
+    failures = check_against(doc, reference)
+    n = len(reference.get("tolerances", {}))
+    if failures:
+        print(
+            f"\nREGRESSION against {reference_path}: "
+            f"{len(failures)} of {n} metrics out of tolerance"
+        )
+        for d in failures:
+            print(f"  {d}")
+    else:
+        print(f"\ncheck against {reference_path}: all {n} metrics within tolerance")
+    return failures
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--protocol", default="default", choices=sorted(PRESETS))
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    p.add_argument(
+        "--check",
+        type=Path,
+        default=None,
+        help="compare with this committed results file; exit 1 naming any metric out of tolerance",
+    )
     return p
 
 
@@ -227,9 +268,16 @@ def main(argv: list[str] | None = None) -> int:
         protocol=get_protocol(args.protocol),
         out=args.out,
         profile=profile,
+        check=args.check,
     )
+    if args.check is not None and not args.check.is_file():
+        print(f"error: --check file not found: {args.check}", file=sys.stderr)
+        return 2
     try:
         run(config)
+    except RegressionFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (DatasetNotFound, AnnotationError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

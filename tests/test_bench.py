@@ -72,3 +72,30 @@ def test_bench_synthetic_tiny_profile(tmp_path, capsys):
     assert doc["profile"]["n_videos"] == 4 and doc["n_queries"] > 0
     assert (tmp_path / "syn" / "manifest.json").is_file()
     assert "prior-only" in capsys.readouterr().out
+
+
+def test_bench_check_passes_then_fails_on_perturbed_reference(tmp_path, capsys):
+    write_charades(tmp_path)
+    out = tmp_path / "res"
+    args = [
+        "--dataset",
+        "charades",
+        "--data-root",
+        str(tmp_path),
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    ref = out / "charades" / "test.json"
+    assert main([*args, "--check", str(ref)]) == 0
+    assert "within tolerance" in capsys.readouterr().out
+    doc = json.loads(ref.read_text())
+    doc["grounding"]["prior-only"]["mean"]["R5@0.5"] += 25.0
+    bad = tmp_path / "perturbed.json"
+    bad.write_text(json.dumps(doc))
+    assert main([*args, "--check", str(bad)]) == 1
+    captured = capsys.readouterr()
+    assert "grounding/prior-only/R5@0.5" in captured.out and "outside tolerance" in captured.err
+    assert (out / "charades" / "test.failed.json").is_file()
