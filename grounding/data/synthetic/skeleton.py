@@ -17,26 +17,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from grounding.data.keypoints import COCO17_JOINTS
+
 #: COCO keypoint names in the official order (index = joint id).
-COCO_JOINTS: tuple[str, ...] = (
-    "nose",
-    "left_eye",
-    "right_eye",
-    "left_ear",
-    "right_ear",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+COCO_JOINTS = COCO17_JOINTS
 NUM_JOINTS = len(COCO_JOINTS)
 J = {name: i for i, name in enumerate(COCO_JOINTS)}
 
