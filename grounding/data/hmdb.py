@@ -18,6 +18,7 @@ all the split is unusable and ``FileNotFoundError`` is raised.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,12 +66,12 @@ class ActionSplit:
     n_unused: int = 0
 
 
-def _class_dirs(video_root: Path, split_dir: Path) -> list[str]:
-    skip = split_dir.resolve()
+def _class_dirs(video_root: Path, split_dir: Path, exclude: Sequence[Path] = ()) -> list[str]:
+    skip = {split_dir.resolve(), *(Path(p).resolve() for p in exclude)}
     return sorted(
         d.name
         for d in video_root.iterdir()
-        if d.is_dir() and not d.name.startswith(".") and d.resolve() != skip
+        if d.is_dir() and not d.name.startswith(".") and d.resolve() not in skip
     )
 
 
@@ -100,20 +101,24 @@ def _read_split_file(path: Path) -> list[tuple[int, str, str]]:
     return rows
 
 
-def read_hmdb51_split(video_root: Path, split_dir: Path, *, split: int = 1) -> ActionSplit:
+def read_hmdb51_split(
+    video_root: Path, split_dir: Path, *, split: int = 1, exclude: Sequence[Path] = ()
+) -> ActionSplit:
     """Read split ``split`` (1, 2 or 3 for HMDB51) of an HMDB51-style dataset.
 
     Args:
         video_root: folder with one sub-folder of videos per class.
         split_dir: folder with ``<class>_test_split<split>.txt`` for every class.
         split: split number ``k``.
+        exclude: further folders inside ``video_root`` that are not classes (the synthetic
+            dataset keeps its clip skeletons in ``actions/skeletons``).
 
     Returns:
         An :class:`ActionSplit` with train/test clips and the class list.
     """
     video_root = check_input_dir(video_root, "video root")
     split_dir = check_input_dir(split_dir, "split folder")
-    classes = _class_dirs(video_root, split_dir)
+    classes = _class_dirs(video_root, split_dir, exclude)
     if not classes:
         raise FileNotFoundError(f"no class folders in {video_root} (expected <class>/<video>)")
     suffix = f"_test_split{split}.txt"
