@@ -1,0 +1,406 @@
+"""Per-clip features of full videos from a trained recognizer: ``python -m grounding.extract``.
+
+``python -m grounding.extract --data DIR --checkpoint RUN_DIR/checkpoint.pt --out FEATS.h5
+[--clip-seconds 1.0]`` cuts every video into clips of ``--clip-seconds`` and writes ONE HDF5
+file keyed by video id with ``f[vid]`` of shape ``(T_clips, D)`` float32: the layout of the
+Charades-STA feature readers (:class:`grounding.data.features.HDF5Features`), so
+``python -m grounding.train grounding --features FEATS.h5`` reads it.
+
+Features per clip, by the checkpoint's model:
+
+- ``ours`` (videos ``DIR/videos/<vid>.mp4``): the two-stream network's fused segment features
+  (RGB and flow stream features concatenated, after the spatial and temporal modules,
+  :meth:`TwoStreamNetwork.segment_features`), averaged over the ``S`` TSN snippets taken at the
+  middles of ``S`` equal segments of the clip (the test-time sampling of training, so the
+  temporal module sees what it was trained on). ``D = 2 * width``-scaled 1024.
+- ``gtn`` / ``dgcn`` (skeletons ``DIR/skeletons/<vid>.npz``, key ``joints (T, M, 17, 3)``):
+  the recognizer's pooled joint+bone features of each person's window (person-normalised as in
+  training), then the mean and the max over the ``M`` persons concatenated (``D = 2 * 2 * C``),
+  so the features do not depend on the order of the persons.
+
+Resumable and atomic: each finished video is saved as ``.FEATS.h5.parts/<vid>.npy``
+(atomically); at the end the parts (and the videos of an existing file, which are skipped)
+are merged into a temporary HDF5 file that is renamed onto ``FEATS.h5``. An existing file made
+with another checkpoint or clip length is refused unless ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tabulate import tabulate
+from torch import nn
+from tqdm.auto import tqdm
+
+from grounding.data.action_dataset import load_skeleton, resize_frames, skeleton_window
+from grounding.data.flow import flow_stacks
+from grounding.data.video import read_frames, segment_indices, video_info
+from grounding.io import atomic_path, check_input_dir, check_input_file
+from grounding.models.checkpoint import load_checkpoint
+from grounding.train.distributed import resolve_device
+from grounding.train.recognition import RecognitionConfig, build_recognizer, config_from_dict
+
+GENERATOR = "grounding.extract"
+
+__all__ = [
+    "clip_windows",
+    "extract_features",
+    "load_recognizer",
+    "pixel_clip_inputs",
+    "read_recognition_config",
+]
+
+
+def read_recognition_config(path: str | Path) -> RecognitionConfig:
+    """The :class:`RecognitionConfig` stored in a ``grounding.train recognition`` checkpoint."""
+    path = check_input_file(path, "checkpoint")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a readable checkpoint ({exc})") from exc
+    if not isinstance(obj, dict) or obj.get("config_type") != RecognitionConfig.__name__:
+        kind = obj.get("config_type") if isinstance(obj, dict) else type(obj).__name__
+        raise ValueError(
+            f"{path}: not a recognition checkpoint of grounding.train (config type {kind!r})"
+        )
+    return config_from_dict(json.loads(obj["config_json"]))
+
+
+def load_recognizer(
+    path: str | Path, *, device: torch.device
+) -> tuple[nn.Module, RecognitionConfig]:
+    """Rebuild the recognizer of a checkpoint and load its weights (eval mode)."""
+    config = read_recognition_config(path)
+    model = build_recognizer(config)
+    load_checkpoint(path, model=model, expected_config=config, map_location="cpu")
+    return model.to(device).eval(), config
+
+
+def clip_windows(n_frames: int, fps: float, clip_seconds: float) -> np.ndarray:
+    """``(K, 2)`` frame ranges ``[a, b)`` of consecutive clips of ``clip_seconds``;
+    ``K = ceil(n_frames / (fps * clip_seconds))``, the last clip may be shorter."""
+    if not (fps > 0 and clip_seconds > 0):
+        raise ValueError(f"fps and clip_seconds must be > 0, got {fps} and {clip_seconds}")
+    if n_frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {n_frames}")
+    step = max(1, round(fps * clip_seconds))
+    starts = np.arange(0, n_frames, step)
+    return np.stack([starts, np.minimum(starts + step, n_frames)], axis=1)
+
+
+def snippet_starts(windows: np.ndarray, n_frames: int, *, segments: int, length: int) -> np.ndarray:
+    """``(K, S)`` flow-stack starts: the middles of ``S`` equal segments of each window, in
+    flow-field index space (field ``i`` = frame ``i`` -> ``i + 1``), each stack inside the
+    video (a window shorter than a stack is widened, at the video's end moved back)."""
+    n_fields = n_frames - 1
+    if n_fields < length:
+        raise ValueError(f"{n_frames} frames are fewer than one flow stack needs ({length + 1})")
+    out = np.empty((len(windows), segments), np.int64)
+    for k, (a, b) in enumerate(windows):
+        lo = min(int(a), n_fields - length)
+        hi = max(min(int(b), n_fields), lo + length)
+        out[k] = lo + segment_indices(hi - lo, segments, train=False, new_length=length)
+    return out
+
+
+def pixel_clip_inputs(
+    video: Path, config: RecognitionConfig, clip_seconds: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB ``(K, S, 3, H, W)`` and flow ``(K, S, 2L, H, W)`` uint8 inputs of every clip."""
+    info = video_info(video)
+    windows = clip_windows(info.n_frames, info.fps, clip_seconds)
+    length, s = config.flow_length, config.segments
+    starts = snippet_starts(windows, info.n_frames, segments=s, length=length).reshape(-1)
+    flow = flow_stacks(
+        video,
+        starts,
+        length=length,
+        method=config.flow_method,
+        bound=config.flow_bound,
+        dis_preset=config.flow_preset,
+    )
+    rgb = read_frames(video, starts + length // 2).transpose(0, 3, 1, 2)
+    rgb = resize_frames(np.ascontiguousarray(rgb), config.input_size)
+    flow = resize_frames(flow, config.input_size)
+    k = len(windows)
+    return rgb.reshape(k, s, *rgb.shape[1:]), flow.reshape(k, s, *flow.shape[1:])
+
+
+def skeleton_clip_inputs(
+    path: Path, config: RecognitionConfig, clip_seconds: float, fps: float
+) -> np.ndarray:
+    """``(K, M, 3, T, V, 1)`` person-normalised windows of every clip and person."""
+    joints = load_skeleton(path)
+    windows = clip_windows(len(joints), fps, clip_seconds)
+    return np.stack(
+        [
+            np.stack(
+                [
+                    skeleton_window(
+                        joints[:, p : p + 1],
+                        config.skeleton_frames,
+                        train=False,
+                        rng=None,
+                        start=int(a),
+                        stop=int(b),
+                    )
+                    for p in range(joints.shape[1])
+                ]
+            )
+            for a, b in windows
+        ]
+    )
+
+
+def skeleton_fps(path: Path, video: Path) -> float:
+    """Frame rate of a skeleton file: its ``fps`` entry, else its video's."""
+    with np.load(path, allow_pickle=False) as z:
+        if "fps" in z.files and float(z["fps"]) > 0:
+            return float(z["fps"])
+    if video.is_file():
+        return video_info(video).fps
+    raise ValueError(f"{path}: no 'fps' entry and no video {video} to read the frame rate from")
+
+
+@torch.no_grad()
+def _features(
+    model: nn.Module,
+    config: RecognitionConfig,
+    inputs: object,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    chunks = []
+    if config.pixels:
+        rgb, flow = inputs
+        for i in range(0, len(rgb), batch_size):
+            r = torch.from_numpy(rgb[i : i + batch_size]).to(device)
+            f = torch.from_numpy(flow[i : i + batch_size]).to(device)
+            chunks.append(model.segment_features(r, f).mean(dim=1).float().cpu())
+        return torch.cat(chunks).numpy()
+    x = inputs  # (K, M, 3, T, V, 1)
+    k, m = x.shape[:2]
+    flat = torch.from_numpy(x.reshape(k * m, *x.shape[2:]))
+    for i in range(0, len(flat), batch_size * m):
+        chunks.append(model.features(flat[i : i + batch_size * m].to(device)).float().cpu())
+    per_person = torch.cat(chunks).view(k, m, -1)
+    return torch.cat([per_person.mean(dim=1), per_person.amax(dim=1)], dim=1).numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# the feature file
+
+
+def _parts_dir(out: Path) -> Path:
+    return out.parent / f".{out.name}.parts"
+
+
+def _settings(config: RecognitionConfig, checkpoint: Path, clip_seconds: float) -> dict[str, str]:
+    return {
+        "generator": GENERATOR,
+        "model": config.model,
+        "clip_seconds": repr(float(clip_seconds)),
+        "recognition_config": json.dumps(asdict(config), sort_keys=True),
+        "checkpoint_sha": _file_digest(checkpoint),
+    }
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:
+    """Video ids already in ``out`` (made with the same settings); removes it on overwrite."""
+    parts = _parts_dir(out)
+    if overwrite:
+        out.unlink(missing_ok=True)
+        shutil.rmtree(parts, ignore_errors=True)
+        return set()
+    done: set[str] = set()
+    if out.exists():
+        try:
+            with h5py.File(out, "r") as f:
+                attrs = {k: str(f.attrs.get(k, "")) for k in settings}
+                done = set(f.keys())
+        except OSError as exc:
+            raise ValueError(f"{out}: exists but is not a readable HDF5 file ({exc})") from exc
+        differ = sorted(k for k in settings if attrs[k] != settings[k])
+        if differ:
+            raise ValueError(
+                f"{out} was extracted with other settings ({', '.join(differ)} differ); "
+                "pass --overwrite or choose another --out"
+            )
+    settings_file = parts / "settings.json"
+    if parts.is_dir():
+        if settings_file.is_file() and json.loads(settings_file.read_text()) != settings:
+            shutil.rmtree(parts)
+        else:
+            done |= {p.stem for p in parts.glob("*.npy")}
+    return done
+
+
+def _merge(out: Path, settings: dict[str, str]) -> int:
+    parts = _parts_dir(out)
+    files = sorted(parts.glob("*.npy")) if parts.is_dir() else []
+    if not files and out.exists():
+        return 0
+    with atomic_path(out) as tmp:
+        with h5py.File(tmp, "w") as f:
+            if out.exists():
+                with h5py.File(out, "r") as old:
+                    for vid in old:
+                        old.copy(old[vid], f, name=vid)
+            for p in files:
+                if p.stem in f:
+                    del f[p.stem]
+                f.create_dataset(p.stem, data=np.load(p, allow_pickle=False))
+            for k, v in settings.items():
+                f.attrs[k] = v
+    shutil.rmtree(parts, ignore_errors=True)
+    return len(files)
+
+
+def _sources(data: Path, config: RecognitionConfig, videos_dir: Path | None) -> dict[str, Path]:
+    if config.pixels:
+        folder = check_input_dir(videos_dir or data / "videos", "video folder")
+        found = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
+        what = f"*.mp4 videos in {folder}"
+    else:
+        folder = check_input_dir(data / "skeletons", "skeleton folder")
+        found = {p.stem: p for p in sorted(folder.glob("*.npz"))}
+        what = f"*.npz skeletons in {folder}"
+    if not found:
+        raise FileNotFoundError(f"no {what}")
+    return found
+
+
+def extract_features(
+    *,
+    data: Path,
+    checkpoint: Path,
+    out: Path,
+    clip_seconds: float = 1.0,
+    batch_size: int = 16,
+    device: str = "auto",
+    videos_dir: Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Extract (or finish extracting) the features of every video; returns a summary."""
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    model, config = load_recognizer(checkpoint, device=dev)
+    out = Path(out)
+    if out.suffix.lower() not in (".h5", ".hdf5"):
+        raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
+    settings = _settings(config, Path(checkpoint), clip_seconds)
+    sources = _sources(Path(data), config, videos_dir)
+    done = _existing(out, settings, overwrite)
+    todo = [vid for vid in sources if vid not in done]
+    parts = _parts_dir(out)
+    parts.mkdir(parents=True, exist_ok=True)
+    (parts / "settings.json").write_text(json.dumps(settings))
+
+    def load(vid: str) -> object:
+        if config.pixels:
+            return pixel_clip_inputs(sources[vid], config, clip_seconds)
+        fps = skeleton_fps(sources[vid], Path(data) / "videos" / f"{vid}.mp4")
+        return skeleton_clip_inputs(sources[vid], config, clip_seconds, fps)
+
+    bar = tqdm(
+        total=len(sources),
+        initial=len(sources) - len(todo),
+        desc="extract",
+        unit="video",
+        disable=not progress,
+    )
+    with bar, ThreadPoolExecutor(max_workers=1) as pool:  # decode/flow of the next video
+        for vid, inputs in _prefetch(pool, load, todo):  # overlaps the model of this one
+            feats = _features(model, config, inputs, batch_size, dev)
+            with atomic_path(parts / f"{vid}.npy") as tmp:
+                np.save(tmp, feats.astype(np.float32))
+            bar.update(1)
+    merged = _merge(out, settings)
+    return {
+        "videos": len(sources),
+        "extracted": merged,
+        "skipped (already done)": len(sources) - len(todo),
+        "feature dim": _feature_dim(out),
+        "model": config.model,
+        "clip seconds": clip_seconds,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor, load: Callable[[str], object], vids: list[str]
+) -> Iterator[tuple[str, object]]:
+    """``(vid, load(vid))`` in order, loading the next video while the caller works."""
+    future = pool.submit(load, vids[0]) if vids else None
+    for i, vid in enumerate(vids):
+        inputs = future.result()
+        future = pool.submit(load, vids[i + 1]) if i + 1 < len(vids) else None
+        yield vid, inputs
+
+
+def _feature_dim(out: Path) -> int:
+    with h5py.File(out, "r") as f:
+        first = next(iter(f.keys()), None)
+        return int(f[first].shape[1]) if first is not None else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m grounding.extract",
+        description="Per-clip features of every video from a recognition checkpoint, into one "
+        "HDF5 file keyed by video id.",
+    )
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (videos/, skeletons/)")
+    p.add_argument("--checkpoint", type=Path, required=True, help="RUN_DIR/checkpoint.pt")
+    p.add_argument("--out", type=Path, required=True, help="output .h5 file")
+    p.add_argument("--clip-seconds", type=float, default=1.0, help="clip length (default 1.0)")
+    p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass")
+    p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        summary = extract_features(
+            data=args.data,
+            checkpoint=args.checkpoint,
+            out=args.out,
+            clip_seconds=args.clip_seconds,
+            batch_size=args.batch_size,
+            device=args.device,
+            videos_dir=args.videos_dir,
+            overwrite=args.overwrite,
+        )
+    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(tabulate(list(summary.items()), headers=["extract", str(args.out)]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""Temporal grounding on clip features: ``python -m grounding.train grounding``.
+
+Data: a Charades-STA or ActivityNet-Captions split (``grounding.data.datasets.load_split``;
+the synthetic dataset's files included) and clip features ``(T, D)`` per video: an HDF5 keyed
+by vid (``python -m grounding.extract``, or user I3D/VGG/C3D files) or a folder of
+``<vid>.npy`` (``--feature-type i3d|c3d|vgg`` picks the layout). Sentences are embedded by
+all-MiniLM-L6-v2 through :class:`grounding.models.text.SentenceCache` (one cache per dataset
+in the cache folder).
+
+Model: :class:`grounding.models.grounding_model.GroundingModel`: features resampled to
+``--num-clips`` N -> projection -> temporal encoder -> 2D moment map head. The encoder is the
+only part that differs between ``--model`` values, and is passed in as a component:
+
+- ``ours``: the paper's MHSSA (eqs. 10-14; ``--temporal`` selects the Table 3 variants);
+- ``gtn`` / ``dgcn``: the baselines' blocks in clip-graph mode (the clips are the nodes of a
+  temporal chain graph; :func:`baselines.gtn.build_gtn_clip_encoder`,
+  :func:`baselines.dgcn.build_dgcn_clip_encoder`).
+
+Training: AdamW (lr 1e-3), scaled-IoU loss (2D-TAN); evaluation on the test split with the
+``default`` protocol of :mod:`grounding.eval` (R@{1,5} at IoU {0.3,0.5,0.7}, mIoU), next to
+the prior-only blind baseline fit on the same training split. Writes
+``RUN_DIR/predictions.jsonl`` (Moment-DETR format), ``RUN_DIR/metrics.json`` and
+``RUN_DIR/checkpoint.pt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from baselines.blind import PriorOnly
+from baselines.dgcn import build_dgcn_clip_encoder
+from baselines.gtn import build_gtn_clip_encoder
+from grounding.data.annotations import QuerySet
+from grounding.data.datasets import default_test_split, load_split
+from grounding.data.features import FEATURE_TYPES, FeatureStore, open_features
+from grounding.data.grounding_dataset import GroundingDataset
+from grounding.data.moment_detr import write_predictions
+from grounding.eval.evaluator import evaluate
+from grounding.eval.protocols import get_protocol
+from grounding.io import write_json_atomic
+from grounding.models.checkpoint import unwrap
+from grounding.models.grounding_model import (
+    GroundingModel,
+    GroundingModelConfig,
+    build_grounding_model,
+)
+from grounding.models.localization import scaled_iou_loss
+from grounding.models.temporal import TEMPORAL_KINDS, build_temporal
+from grounding.models.text import Encoder, SentenceCache
+from grounding.train.distributed import (
+    DistContext,
+    barrier,
+    gather_objects,
+    init_distributed,
+    shard,
+    shutdown,
+    wrap_model,
+)
+from grounding.train.loop import (
+    build_optimizer,
+    build_scheduler,
+    fit,
+    make_loader,
+    peak_memory_mb,
+    print_table,
+    seed_everything,
+)
+from grounding.train.paths import RunPaths, default_cache_dir
+
+MODELS = ("ours", "gtn", "dgcn")
+DATASETS = ("charades", "activitynet")
+REPORTED = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
+
+
+@dataclass(frozen=True)
+class GroundingTrainConfig:
+    """Everything that determines a grounding run (stored in its checkpoint).
+
+    Attributes:
+        dataset / train_split / test_split: the annotations.
+        feature_type: layout of the features (``i3d``, ``vgg``, ``c3d``).
+        in_dim: feature dimension D_in.
+        model: ``ours``, ``gtn`` or ``dgcn`` (the temporal encoder).
+        num_clips .. dropout: :class:`GroundingModelConfig` fields.
+        encoder_layers: graph blocks of the gtn/dgcn clip-graph encoder.
+        t_min / t_max: scaled-IoU target range (2D-TAN: 0.5 / 1.0).
+        nms_thresh / top_k: inference (NMS on the ranked moments, moments kept per query).
+        epochs, batch_size (global), lr, weight_decay, warmup_epochs, seed: optimisation.
+    """
+
+    dataset: str
+    train_split: str
+    test_split: str
+    feature_type: str
+    in_dim: int
+    model: str = "ours"
+    num_clips: int = 16
+    hidden_dim: int = 256
+    temporal: str = "mhssa"
+    heads: int = 4
+    map_dim: int = 128
+    head_layers: int = 3
+    head_kernel: int = 5
+    pooling: str = "max"
+    dropout: float = 0.1
+    encoder_layers: int = 2
+    t_min: float = 0.5
+    t_max: float = 1.0
+    nms_thresh: float = 0.5
+    top_k: int = 10
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    seed: int = 0
+
+    def model_config(self) -> GroundingModelConfig:
+        return GroundingModelConfig(
+            in_dim=self.in_dim,
+            num_clips=self.num_clips,
+            hidden_dim=self.hidden_dim,
+            temporal=self.temporal,
+            heads=self.heads,
+            map_dim=self.map_dim,
+            head_layers=self.head_layers,
+            head_kernel=self.head_kernel,
+            pooling=self.pooling,
+            dropout=self.dropout,
+        )
+
+
+def build_encoder(config: GroundingTrainConfig) -> nn.Module:
+    """The temporal encoder ``(B, N, hidden) -> (B, N, hidden)`` of ``config.model``."""
+    h, n = config.hidden_dim, config.num_clips
+    if config.model == "ours":
+        return build_temporal(config.temporal, dim=h, heads=config.heads, dropout=config.dropout)
+    channels = (h,) * config.encoder_layers
+    if config.model == "gtn":
+        return build_gtn_clip_encoder(num_clips=n, in_dim=h, channels=channels, heads=config.heads)
+    if config.model == "dgcn":
+        return build_dgcn_clip_encoder(num_clips=n, in_dim=h, channels=channels)
+    raise ValueError(f"unknown model {config.model!r}; choose one of {MODELS}")
+
+
+def build_grounding_network(config: GroundingTrainConfig) -> GroundingModel:
+    """Projection -> :func:`build_encoder` -> moment map head (the same head for all)."""
+    return build_grounding_model(config=config.model_config(), temporal=build_encoder(config))
+
+
+def grounding_loss(
+    model: nn.Module, batch: dict[str, Any], *, t_min: float, t_max: float
+) -> torch.Tensor:
+    """Scaled-IoU loss of a batch (2D-TAN)."""
+    device = next(model.parameters()).device
+    logits = model(batch["clips"].to(device), batch["sentence"].to(device))
+    return scaled_iou_loss(logits, batch["iou"].to(device), t_min=t_min, t_max=t_max)
+
+
+@torch.no_grad()
+def predict_queries(
+    model: nn.Module,
+    dataset: GroundingDataset,
+    indices: list[int],
+    *,
+    batch_size: int,
+    nms_thresh: float,
+    top_k: int,
+) -> dict[str, np.ndarray]:
+    """``{qid: (K, 3) [start_s, end_s, score]}`` for the dataset items ``indices``."""
+    net = unwrap(model)
+    device = next(net.parameters()).device
+    out: dict[str, np.ndarray] = {}
+    loader = DataLoader(Subset(dataset, indices), batch_size=batch_size)
+    for batch in loader:
+        preds = net.predict(
+            batch["clips"].to(device),
+            batch["sentence"].to(device),
+            batch["duration"].tolist(),
+            nms_thresh=nms_thresh,
+            top_k=top_k,
+        )
+        for i, p in zip(batch["index"].tolist(), preds, strict=True):
+            out[dataset.query(i).qid] = p
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# data
+
+
+def resolve_feature_type(path: Path, requested: str | None, dataset: str) -> str:
+    """The feature layout: ``requested``; else plain ``f[vid]`` for files written by
+    ``grounding.extract`` and folders of ``.npy``; else the dataset's usual features (I3D for
+    Charades-STA, C3D for ActivityNet)."""
+    if requested is not None:
+        if requested not in FEATURE_TYPES:
+            raise ValueError(f"unknown feature type {requested!r}; known: {sorted(FEATURE_TYPES)}")
+        return requested
+    if Path(path).is_dir():
+        return "i3d"
+    if Path(path).is_file():
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("generator") == "grounding.extract":
+                    return "i3d"
+        except OSError:
+            pass  # open_features names the file with a clear error
+    return "i3d" if dataset == "charades" else "c3d"
+
+
+def resolve_test_split(data: Path, dataset: str, requested: str | None) -> str:
+    """``requested``, else the community's test split; the synthetic dataset (which writes
+    ActivityNet ``train`` and ``val_1`` only) uses ``val_1`` for ActivityNet."""
+    if requested:
+        return requested
+    manifest = Path(data) / "manifest.json"
+    if dataset == "activitynet" and manifest.is_file():
+        try:
+            if (
+                json.loads(manifest.read_text(encoding="utf-8"))
+                .get("generator", "")
+                .startswith("grounding.synthetic")
+            ):
+                return "val_1"
+        except (OSError, json.JSONDecodeError):
+            pass
+    return default_test_split(dataset)
+
+
+def sentence_embeddings(cache: SentenceCache, queries: QuerySet, *, progress: bool) -> np.ndarray:
+    """``(Q, 384)`` embeddings of the queries' sentences (empty sentences: error naming the
+    qid)."""
+    qs = queries.queries
+    return cache.get([q.sentence for q in qs], ids=[q.qid for q in qs], progress=progress)
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, required=True, help="annotation folder")
+    p.add_argument("--features", type=Path, required=True, help="HDF5 file or <vid>.npy folder")
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--dataset", choices=DATASETS, default="charades")
+    p.add_argument("--feature-type", choices=sorted(FEATURE_TYPES), default=None)
+    p.add_argument("--train-split", default="train")
+    p.add_argument("--test-split", default=None, help="default: test / val_2 (synthetic val_1)")
+    p.add_argument("--model", choices=MODELS, default="ours")
+    p.add_argument("--temporal", choices=TEMPORAL_KINDS, default="mhssa", help="ours only")
+    p.add_argument("--num-clips", type=int, default=16, help="N clips after resampling")
+    p.add_argument("--hidden-dim", type=int, default=256)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--map-dim", type=int, default=128, help="channels of the 2D moment map")
+    p.add_argument("--head-layers", type=int, default=3)
+    p.add_argument("--head-kernel", type=int, default=5)
+    p.add_argument("--encoder-layers", type=int, default=2, help="gtn/dgcn graph blocks")
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW initial lr (paper: 1e-3)")
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--stop-after", type=int, default=None, help="stop after N epochs (resumable)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--cache-dir", type=Path, default=None, help="sentence cache folder")
+
+
+def config_from_args(
+    args: argparse.Namespace, *, in_dim: int, feature_type: str, test_split: str
+) -> GroundingTrainConfig:
+    return GroundingTrainConfig(
+        dataset=args.dataset,
+        train_split=args.train_split,
+        test_split=test_split,
+        feature_type=feature_type,
+        in_dim=in_dim,
+        model=args.model,
+        num_clips=args.num_clips,
+        hidden_dim=args.hidden_dim,
+        temporal=args.temporal,
+        heads=args.heads,
+        map_dim=args.map_dim,
+        head_layers=args.head_layers,
+        head_kernel=args.head_kernel,
+        dropout=args.dropout,
+        encoder_layers=args.encoder_layers,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+    )
+
+
+def run(args: argparse.Namespace, *, encoder: Encoder | None = None) -> dict[str, Any]:
+    """Train and evaluate; returns the metrics record (also written by rank 0). ``encoder``
+    replaces the sentence encoder (tests)."""
+    ctx = init_distributed(args.device)
+    try:
+        return _run(args, ctx, encoder)
+    finally:
+        shutdown(ctx)
+
+
+def _load_inputs(
+    args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None
+) -> tuple[QuerySet, QuerySet, FeatureStore, str, np.ndarray, np.ndarray]:
+    test_split = resolve_test_split(args.data, args.dataset, args.test_split)
+    train_q = load_split(args.dataset, args.data, args.train_split)
+    test_q = load_split(args.dataset, args.data, test_split)
+    for qs in (train_q, test_q):
+        if not qs.queries:
+            raise ValueError(f"{qs.source}: no usable queries in {qs.dataset}/{qs.split}")
+    feature_type = resolve_feature_type(args.features, args.feature_type, args.dataset)
+    store = open_features(args.features, feature_type=feature_type)
+    cache_dir = args.cache_dir or default_cache_dir(args.data, args.out)
+    cache = SentenceCache(cache_dir / f"sentences_{args.dataset}.npz", encoder=encoder)
+    # rank 0 encodes the missing sentences first, the others then read the cache
+    embeddings: tuple[np.ndarray, np.ndarray] | None = None
+    for turn in (True, False):
+        if ctx.is_main == turn:
+            embeddings = tuple(
+                sentence_embeddings(cache, qs, progress=ctx.is_main) for qs in (train_q, test_q)
+            )
+        barrier(ctx)
+    return train_q, test_q, store, feature_type, embeddings[0], embeddings[1]
+
+
+def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) -> dict[str, Any]:
+    t_all = time.perf_counter()
+    paths = RunPaths(args.out)
+    train_q, test_q, store, feature_type, train_emb, test_emb = _load_inputs(args, ctx, encoder)
+    config = config_from_args(
+        args, in_dim=store.dim, feature_type=feature_type, test_split=test_q.split
+    )
+    seed_everything(config.seed)
+    train_set = GroundingDataset(train_q, store, train_emb, num_clips=config.num_clips)
+    test_set = GroundingDataset(test_q, store, test_emb, num_clips=config.num_clips)
+
+    model = wrap_model(build_grounding_network(config), ctx)
+    loader = make_loader(
+        train_set, batch_size=config.batch_size, ctx=ctx, shuffle=True, seed=config.seed
+    )
+    optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = build_scheduler(
+        optimizer,
+        total_steps=config.epochs * len(loader),
+        warmup_steps=round(config.warmup_epochs * len(loader)),
+    )
+
+    def describe(batch: dict[str, Any]) -> str:
+        qids = [train_set.query(i).qid for i in batch["index"].tolist()]
+        more = f" (+{len(qids) - 8} more)" if len(qids) > 8 else ""
+        return f"qids {qids[:8]}{more}"
+
+    result = fit(
+        model=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        loader=loader,
+        step=lambda m, b: grounding_loss(m, b, t_min=config.t_min, t_max=config.t_max),
+        epochs=config.epochs,
+        ctx=ctx,
+        checkpoint=paths.checkpoint,
+        config=config,
+        seed=config.seed,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        describe=describe,
+        desc=f"grounding[{config.model}]",
+    )
+
+    t0 = time.perf_counter()
+    local = predict_queries(
+        model,
+        test_set,
+        shard(range(len(test_set)), ctx),
+        batch_size=config.batch_size,
+        nms_thresh=config.nms_thresh,
+        top_k=config.top_k,
+    )
+    predictions: dict[str, np.ndarray] = {}
+    for part in gather_objects(local, ctx):
+        predictions.update(part)
+    predictions = {q.qid: predictions[q.qid] for q in test_q.queries if q.qid in predictions}
+    protocol = get_protocol("default")
+    ours = evaluate(test_q, predictions, protocol)
+    prior = PriorOnly().fit(train_q)
+    blind = evaluate(test_q, prior.predict(test_q, seed=config.seed), protocol)
+    eval_seconds = time.perf_counter() - t0
+    memory = gather_objects(peak_memory_mb(), ctx)
+    skipped = {
+        "train": dict(train_set.log.skipped) | dict(train_q.log.skipped),
+        "test": dict(test_set.log.skipped) | dict(test_q.log.skipped),
+    }
+    record = {
+        "task": "grounding",
+        "model": config.model,
+        "dataset": config.dataset,
+        "split": config.test_split,
+        "features": str(args.features),
+        "feature_type": feature_type,
+        "protocol": protocol.name,
+        "n_train": len(train_set),
+        "n_test": len(test_q.queries),
+        "skipped": skipped,
+        "metrics": ours.metrics,
+        "prior_only": blind.metrics,
+        "counts": ours.counts,
+        "epochs_done": result.epochs_done,
+        "finished": result.epochs_done == config.epochs,
+        "resumed_from_epoch": result.resumed_from_epoch,
+        "history": result.history,
+        "seconds": {
+            "train": round(result.seconds, 1),
+            "eval": round(eval_seconds, 1),
+            "total": round(time.perf_counter() - t_all, 1),
+        },
+        "peak_memory_mb": memory,
+        "world_size": ctx.world_size,
+        "device": str(ctx.device),
+        "config": json.loads(json.dumps(asdict(config))),
+    }
+    if ctx.is_main:
+        write_predictions(paths.predictions, predictions)
+        write_json_atomic(paths.metrics, _json_safe(record))
+        rows = [
+            [f"{config.model} (trained)", *(ours.metrics[k] for k in REPORTED)],
+            ["prior-only (blind)", *(blind.metrics[k] for k in REPORTED)],
+        ]
+        print_table(rows, [f"{config.dataset}/{config.test_split}", *REPORTED])
+        ratio = ours.metrics["R1@0.5"] / max(blind.metrics["R1@0.5"], 1e-9)
+        status = "finished" if record["finished"] else f"stopped after epoch {result.epochs_done}"
+        print(
+            f"{status}; {len(test_q.queries)} test queries, R1@0.5 {ratio:.2f}x prior-only; "
+            f"train {record['seconds']['train']:.1f} s, peak memory "
+            f"{max(x['self_mb'] for x in memory):.0f} MiB per process; "
+            f"predictions {paths.predictions}; metrics {paths.metrics}",
+            flush=True,
+        )
+    return record
+
+
+def _json_safe(obj: Any) -> Any:
+    """NaN (an empty mAP bucket) -> None, recursively."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
