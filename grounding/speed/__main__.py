@@ -1,0 +1,197 @@
+"""``python -m grounding.speed``: measure latency, end-to-end FPS and recognition speed.
+
+Examples::
+
+    python -m grounding.speed                                  # CPU profile, auto device
+    python -m grounding.speed --profile full --device cuda --json results/speed.json
+    python -m grounding.speed --data data_cache/synthetic-default --videos 4
+
+Without ``--data`` a 2-video synthetic dataset is generated in a temporary folder (at the
+profile's input size) for the end-to-end runs. Models are untrained (speed does not depend on
+the weights); :func:`grounding.speed.suite.run_speed` takes trained ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
+from grounding.speed.pipeline import PipelineConfig
+from grounding.speed.recognition import DEFAULT_SAMPLES
+from grounding.speed.suite import SpeedSettings, build_speed_models, run_speed, synthetic_queries
+from grounding.speed.timing import DeviceError, resolve_device
+
+PROFILES = {"cpu": CPU_PROFILE, "full": FULL_PROFILE}
+
+
+def _samples(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"sample counts must be integers >= 1, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m grounding.speed", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("--data", type=Path, default=None, help="synthetic dataset folder")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="cpu",
+        help="backbone width/resolution: cpu (0.5, 128 px) or full (1.0, 224 px)",
+    )
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda[:K]")
+    p.add_argument("--json", type=Path, default=None, help="write the report here (atomic)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--iters", type=int, default=5, help="timed runs per measurement")
+    p.add_argument("--query-iters", type=int, default=50, help="timed runs per query latency")
+    p.add_argument("--videos", type=int, default=2, help="end-to-end videos (0: skip)")
+    p.add_argument(
+        "--samples",
+        type=_samples,
+        default=DEFAULT_SAMPLES,
+        help="Figure 12(b) batch sizes, e.g. 1,2,4,8,16,32",
+    )
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=20.0,
+        help="timed-time budget per recognizer batch size",
+    )
+    p.add_argument("--num-clips", type=int, default=16, help="N snippets per video")
+    p.add_argument("--segments", type=int, default=3, help="S snippets per recognition clip")
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    p.add_argument("--width-mult", type=float, default=None, help="override the profile width")
+    p.add_argument("--input-size", type=int, default=None, help="override the profile size")
+    p.add_argument(
+        "--no-text",
+        action="store_true",
+        help="skip the sentence encoder (end to end uses a cached embedding)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def _text_encoder(device: torch.device):
+    from grounding.models.text import SentenceEncoder
+
+    try:
+        return SentenceEncoder(device=device)
+    except (ModuleNotFoundError, FileNotFoundError, OSError) as exc:
+        print(f"warning: sentence encoder unavailable, not timed ({exc})", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for name in ("warmup", "videos"):
+        if getattr(args, name) < 0:
+            print(f"error: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
+            return 2
+    for name in ("iters", "query_iters", "num_clips", "segments"):
+        if getattr(args, name) < 1:
+            print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
+            return 2
+    try:
+        device = resolve_device(args.device)
+    except (DeviceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.threads is not None and args.threads < 1:
+        print("error: --threads must be >= 1", file=sys.stderr)
+        return 2
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run(args, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _warn_if_busy(device: torch.device) -> None:
+    if device.type != "cpu" or not hasattr(os, "getloadavg"):
+        return
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    if load + torch.get_num_threads() > cpus + 1.0:
+        print(
+            f"warning: load average {load:.2f} on {cpus} CPUs with {torch.get_num_threads()} "
+            "torch threads: other processes compete for the CPU, so numbers will be slow and "
+            "noisy (threads waiting on each other can cost 100x; try --threads 1)",
+            file=sys.stderr,
+        )
+
+
+def _run(args: argparse.Namespace, device: torch.device) -> int:
+    profile = PROFILES[args.profile]
+    width = args.width_mult or profile.width_mult
+    size = args.input_size or profile.input_size
+    settings = SpeedSettings(
+        warmup=args.warmup,
+        iters=args.iters,
+        query_iters=args.query_iters,
+        videos=args.videos,
+        samples=args.samples,
+        max_seconds=args.max_seconds,
+        segments=args.segments,
+        pipeline=PipelineConfig(input_size=size),
+    )
+    models = build_speed_models(
+        width_mult=width,
+        input_size=size,
+        num_clips=args.num_clips,
+        segments=args.segments,
+        seed=args.seed,
+    )
+    text = None if args.no_text else _text_encoder(device)
+    print(f"profile {args.profile}: BN-Inception width {width}, {size}x{size} input")
+    _warn_if_busy(device)
+    with tempfile.TemporaryDirectory(prefix="grounding-speed-") as tmp:
+        try:
+            videos = _videos(args, Path(tmp), size)
+            report = run_speed(
+                models, videos=videos, settings=settings, device=device, text_encoder=text
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    report.settings.update(profile=args.profile, width_mult=width, input_size=size)
+    print()
+    print(report.tables())
+    if args.json is not None:
+        print(f"\nwrote {report.write_json(args.json)}")
+    return 0
+
+
+def _videos(args: argparse.Namespace, tmp: Path, size: int) -> list[tuple[Path, str]]:
+    if args.videos == 0:
+        return []
+    root = args.data
+    if root is None:
+        from grounding.data.synthetic.generate import generate_dataset
+
+        root = tmp / "synthetic"
+        print(f"generating {max(2, args.videos)} synthetic videos at {size}x{size} in {root}")
+        generate_dataset(
+            root, n_videos=max(2, args.videos), seed=args.seed, size=size, progress=False
+        )
+    elif not root.is_dir():
+        raise FileNotFoundError(f"--data {root}: not a folder")
+    return synthetic_queries(root, args.videos)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

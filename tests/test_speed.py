@@ -1,0 +1,298 @@
+"""grounding.speed: latency statistics, end-to-end FPS bookkeeping, recognition speed, report
+and CLI, on tiny models (width 0.25, 64 px) and a 2-video synthetic dataset."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import pytest
+import torch
+
+from baselines.dgcn import build_dgcn
+from grounding.data.synthetic import generate_dataset
+from grounding.data.video import video_info
+from grounding.models.grounding_model import GroundingModelConfig, build_grounding_model
+from grounding.models.two_stream import TwoStreamConfig, build_two_stream
+from grounding.speed import (
+    DeviceError,
+    LatencyStats,
+    PeakMemory,
+    PipelineConfig,
+    SpeedModels,
+    SpeedSettings,
+    ground_video,
+    measure_latency,
+    measure_pipeline,
+    measure_query_latency,
+    measure_recognition,
+    resolve_device,
+    run_speed,
+    skeleton_recognizer,
+    synthetic_queries,
+    two_stream_recognizer,
+)
+from grounding.speed.__main__ import main
+from grounding.speed.pipeline import snippet_plan
+
+SIZE = 64
+CLIPS = 4
+FLOW_LEN = 5
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared CPU, more threads than free cores can be 100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("speed") / "synthetic"
+    generate_dataset(root, n_videos=2, seed=0, size=SIZE, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    two_stream = build_two_stream(config=TwoStreamConfig(num_classes=4, width_mult=0.25))
+    cfg = GroundingModelConfig(
+        in_dim=two_stream.feature_dim,
+        num_clips=CLIPS,
+        hidden_dim=32,
+        map_dim=32,
+        head_layers=1,
+        head_kernel=3,
+    )
+    grounding = build_grounding_model(config=cfg)
+    dgcn = build_dgcn(num_classes=4, num_persons=1, channels=(8, 16), strides=(1, 2))
+    recognizers = [
+        two_stream_recognizer(two_stream, segments=2, input_size=SIZE),
+        skeleton_recognizer(dgcn, name="dgcn", frames=8, persons=1),
+    ]
+    return SpeedModels(
+        two_stream=two_stream, grounding={"ours": grounding}, recognizers=recognizers
+    )
+
+
+class FakeEncoder:
+    """``encode([text]) -> (1, 384)`` normalised, with a measurable cost."""
+
+    def encode(self, sentences):
+        time.sleep(0.001)
+        return torch.nn.functional.normalize(torch.ones(len(sentences), 384), dim=-1)
+
+
+# ---- timing -------------------------------------------------------------------------------
+
+
+def test_measure_latency_stats_are_positive_and_ordered():
+    calls = []
+    stats = measure_latency(lambda: (calls.append(1), time.sleep(0.002)), warmup=2, iters=5)
+    assert len(calls) == 7
+    assert stats.n == 5
+    assert stats.p50_ms >= 2.0 and stats.min_ms >= 2.0
+    assert stats.p95_ms >= stats.p50_ms >= stats.min_ms
+    assert stats.mean_ms > 0 and stats.per_second == pytest.approx(1e3 / stats.p50_ms)
+
+
+def test_measure_latency_budget_and_bad_arguments():
+    stats = measure_latency(lambda: time.sleep(0.01), warmup=0, iters=50, max_seconds=0.02)
+    assert 1 <= stats.n < 50
+    with pytest.raises(ValueError, match="iters >= 1"):
+        measure_latency(lambda: None, warmup=0, iters=0)
+    with pytest.raises(ValueError, match="no timing samples"):
+        LatencyStats.from_seconds([])
+    with pytest.raises(ValueError, match="finite"):
+        LatencyStats.from_seconds([0.1, math.nan])
+
+
+def test_measure_latency_runs_in_inference_mode():
+    seen = []
+    measure_latency(lambda: seen.append(torch.is_inference_mode_enabled()), warmup=1, iters=1)
+    assert seen == [True, True]
+
+
+def test_resolve_device_auto_and_cuda_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device"):
+        resolve_device("tpu-ish")
+
+
+def test_peak_memory_cpu_reports_process_peak():
+    with PeakMemory(torch.device("cpu")) as mem:
+        block = torch.ones(8 * 2**20 // 4)  # 8 MiB
+        del block
+    assert mem.result is not None
+    assert mem.result.peak_mb > 0 and mem.result.delta_mb >= 0
+    assert "process peak" in mem.result.kind
+
+
+# ---- end to end ---------------------------------------------------------------------------
+
+
+def test_snippet_plan_rgb_frame_in_the_middle_of_each_stack():
+    starts, rgb = snippet_plan(100, 4, 5)
+    assert len(starts) == 4 and (rgb == starts + 2).all()
+    assert starts.max() + 5 <= 99  # the last flow field ends on the last frame at most
+
+
+def test_ground_video_counts_and_stages(dataset, models):
+    video, sentence = synthetic_queries(dataset, 1)[0]
+    run = ground_video(
+        video,
+        sentence,
+        two_stream=models.two_stream,
+        grounding=models.grounding["ours"],
+        config=PipelineConfig(input_size=SIZE, top_k=3),
+        text_encoder=FakeEncoder(),
+    )
+    c = run.counts
+    assert c.n_frames == video_info(video).n_frames
+    assert c.rgb_frames == CLIPS
+    assert c.flow_fields == CLIPS * FLOW_LEN  # long video: stacks do not overlap
+    assert c.flow_frames == CLIPS * (FLOW_LEN + 1)
+    assert c.processed == c.rgb_frames + c.flow_frames
+    assert all(run.stages[s] > 0 for s in ("decode", "flow", "backbone", "text", "head"))
+    assert run.seconds == pytest.approx(sum(run.stages.values()))
+    assert run.moments.shape == (3, 3)
+    assert (run.moments[:, 0] < run.moments[:, 1]).all()
+
+
+def test_ground_video_rejects_mismatched_models(dataset, models):
+    video, _ = synthetic_queries(dataset, 1)[0]
+    other = build_grounding_model(config=GroundingModelConfig(in_dim=7, num_clips=CLIPS))
+    with pytest.raises(ValueError, match="7-d clip features"):
+        ground_video(video, torch.zeros(1, 384), two_stream=models.two_stream, grounding=other)
+    with pytest.raises(ValueError, match="needs a text_encoder"):
+        ground_video(
+            video, "a query", two_stream=models.two_stream, grounding=models.grounding["ours"]
+        )
+
+
+def test_measure_pipeline_fps_definitions_match_counts(dataset, models):
+    pairs = synthetic_queries(dataset, 2)
+    assert len(pairs) == 2
+    sentences = [torch.nn.functional.normalize(torch.ones(1, 384), dim=-1)] * 2
+    speed = measure_pipeline(
+        [v for v, _ in pairs],
+        sentences,
+        two_stream=models.two_stream,
+        grounding=models.grounding["ours"],
+        config=PipelineConfig(input_size=SIZE),
+        warmup=1,
+        iters=2,
+    )
+    frames = sum(video_info(v).n_frames for v, _ in pairs)
+    assert speed.runs == 4 and speed.videos == 2
+    assert speed.frames_covered == 2 * frames
+    assert speed.frames_processed == speed.rgb_frames + speed.flow_frames == 4 * CLIPS * 7
+    assert speed.fps_covered == pytest.approx(speed.frames_covered / speed.seconds)
+    assert speed.fps_processed == pytest.approx(speed.frames_processed / speed.seconds)
+    assert speed.fps_covered > speed.fps_processed > 0  # sparse sampling of long videos
+    assert speed.stage_ms["text"] == 0.0  # cached embeddings
+    assert speed.per_video.p95_ms >= speed.per_video.p50_ms > 0
+    assert sum(speed.stage_ms.values()) == pytest.approx(speed.per_video.mean_ms)
+    d = speed.to_dict()
+    assert "wall seconds" in d["fps_covered_definition"]
+    assert "decoded for flow" in d["fps_processed_definition"]
+
+
+# ---- query and recognition ---------------------------------------------------------------
+
+
+def test_query_latency(models):
+    q = measure_query_latency(models.grounding["ours"], warmup=1, iters=3)
+    assert q.latency.n == 3 and q.latency.p95_ms >= q.latency.p50_ms > 0
+    assert q.params > 0 and q.gflops > 0 and q.num_clips == CLIPS
+    assert q.in_dim == models.two_stream.feature_dim
+    assert models.grounding["ours"].training  # mode restored
+
+
+def test_recognition_speed_and_scaling(models):
+    for rec in models.recognizers:
+        r = measure_recognition(rec, warmup=1, iters=2, samples=(1, 2, 4))
+        assert sorted(r.scaling) == [1, 2, 4]
+        assert all(s.p95_ms >= s.p50_ms > 0 for s in r.scaling.values())
+        assert r.clips_per_s == pytest.approx(1e3 / r.latency.p50_ms)
+        assert r.fps == pytest.approx(r.clips_per_s * r.frames_per_clip)
+        assert r.params > 0 and r.gflops_per_clip > 0
+        json.dumps(r.to_dict(), allow_nan=False)
+    ours = models.recognizers[0]
+    assert ours.frames_per_clip == 2 * (1 + FLOW_LEN)
+    rgb, flow = ours.make_input(3)
+    assert rgb.shape == (3, 2, 3, SIZE, SIZE) and flow.shape == (3, 2, 10, SIZE, SIZE)
+
+
+# ---- report and CLI -----------------------------------------------------------------------
+
+
+def test_run_speed_report_is_json_safe(dataset, models, tmp_path):
+    settings = SpeedSettings(
+        warmup=0,
+        iters=1,
+        query_iters=2,
+        samples=(1, 2),
+        pipeline=PipelineConfig(input_size=SIZE),
+    )
+    report = run_speed(
+        models,
+        videos=synthetic_queries(dataset, 1),
+        settings=settings,
+        device="cpu",
+        text_encoder=FakeEncoder(),
+        progress=False,
+    )
+    assert report.text is not None and report.pipeline is not None
+    assert report.pipeline.stage_ms["text"] > 0
+    assert set(report.memory) == {"query", "end_to_end", "recognition ours", "recognition dgcn"}
+    doc = report.to_dict()
+    json.dumps(doc, allow_nan=False)
+    out = report.write_json(tmp_path / "sub" / "speed.json")
+    assert json.loads(out.read_text()) == json.loads(json.dumps(doc))
+    assert doc["runtime"]["device"] == "cpu" and doc["runtime"]["torch_threads"] >= 1
+    text = report.tables()
+    for needle in ("FPS covered", "FPS processed", "p95 ms", "n=2 (ms)", "Peak memory"):
+        assert needle in text
+
+
+def test_cli_runs_on_cpu(dataset, tmp_path, capsys):
+    out = tmp_path / "speed.json"
+    args = ["--device", "cpu", "--data", str(dataset), "--json", str(out), "--no-text"]
+    args += ["--width-mult", "0.25", "--input-size", str(SIZE), "--num-clips", "4"]
+    args += ["--warmup", "0", "--iters", "1", "--query-iters", "2", "--videos", "1"]
+    args += ["--samples", "1,2", "--segments", "1", "--threads", "1"]
+    assert main(args) == 0
+    assert torch.get_num_threads() == 1  # restored to the fixture's setting
+    printed = capsys.readouterr().out
+    assert "video frames spanned / wall seconds" in printed
+    assert "decoded for flow" in printed
+    doc = json.loads(out.read_text())
+    assert doc["settings"]["input_size"] == SIZE and doc["settings"]["profile"] == "cpu"
+    assert [r["name"] for r in doc["recognition"]] == ["ours", "gtn", "dgcn"]
+    assert doc["end_to_end"]["fps_covered"] == pytest.approx(
+        doc["end_to_end"]["frames_covered"] / doc["end_to_end"]["seconds"]
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without CUDA")
+def test_cli_cuda_without_cuda_is_a_clear_error(capsys):
+    assert main(["--device", "cuda", "--no-text"]) == 2
+    err = capsys.readouterr().err
+    assert "CUDA is not available" in err and "--device cpu" in err
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit):
+        main(["--samples", "0,2"])
+    assert main(["--iters", "0", "--device", "cpu"]) == 2
+    assert "--iters must be >= 1" in capsys.readouterr().err
