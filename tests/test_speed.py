@@ -34,11 +34,12 @@ from grounding.speed import (
     two_stream_recognizer,
 )
 from grounding.speed.__main__ import main
-from grounding.speed.pipeline import snippet_plan
 
 SIZE = 64
-CLIPS = 4
+CLIPS = 4  # N of the grounding model
 FLOW_LEN = 5
+SEGMENTS = 3
+PIPELINE = PipelineConfig(input_size=SIZE, clip_seconds=4.0, segments=SEGMENTS, top_k=3)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -140,12 +141,6 @@ def test_peak_memory_cpu_reports_process_peak():
 # ---- end to end ---------------------------------------------------------------------------
 
 
-def test_snippet_plan_rgb_frame_in_the_middle_of_each_stack():
-    starts, rgb = snippet_plan(100, 4, 5)
-    assert len(starts) == 4 and (rgb == starts + 2).all()
-    assert starts.max() + 5 <= 99  # the last flow field ends on the last frame at most
-
-
 def test_ground_video_counts_and_stages(dataset, models):
     video, sentence = synthetic_queries(dataset, 1)[0]
     run = ground_video(
@@ -153,14 +148,17 @@ def test_ground_video_counts_and_stages(dataset, models):
         sentence,
         two_stream=models.two_stream,
         grounding=models.grounding["ours"],
-        config=PipelineConfig(input_size=SIZE, top_k=3),
+        config=PIPELINE,
         text_encoder=FakeEncoder(),
     )
     c = run.counts
-    assert c.n_frames == video_info(video).n_frames
-    assert c.rgb_frames == CLIPS
-    assert c.flow_fields == CLIPS * FLOW_LEN  # long video: stacks do not overlap
-    assert c.flow_frames == CLIPS * (FLOW_LEN + 1)
+    info = video_info(video)
+    assert c.n_frames == info.n_frames
+    assert c.clips == math.ceil(info.n_frames / round(4.0 * info.fps))
+    # every clip but the last (possibly shorter than one stack) has S distinct snippets
+    assert (c.clips - 1) * SEGMENTS <= c.rgb_frames <= c.clips * SEGMENTS
+    assert c.flow_fields >= (c.clips - 1) * SEGMENTS * FLOW_LEN
+    assert c.flow_fields < c.flow_frames <= c.clips * SEGMENTS * (FLOW_LEN + 1)
     assert c.processed == c.rgb_frames + c.flow_frames
     assert all(run.stages[s] > 0 for s in ("decode", "flow", "backbone", "text", "head"))
     assert run.seconds == pytest.approx(sum(run.stages.values()))
@@ -188,14 +186,15 @@ def test_measure_pipeline_fps_definitions_match_counts(dataset, models):
         sentences,
         two_stream=models.two_stream,
         grounding=models.grounding["ours"],
-        config=PipelineConfig(input_size=SIZE),
+        config=PIPELINE,
         warmup=1,
         iters=2,
     )
     frames = sum(video_info(v).n_frames for v, _ in pairs)
     assert speed.runs == 4 and speed.videos == 2
     assert speed.frames_covered == 2 * frames
-    assert speed.frames_processed == speed.rgb_frames + speed.flow_frames == 4 * CLIPS * 7
+    assert speed.frames_processed == speed.rgb_frames + speed.flow_frames
+    assert speed.rgb_frames > 0 and speed.clips >= 4
     assert speed.fps_covered == pytest.approx(speed.frames_covered / speed.seconds)
     assert speed.fps_processed == pytest.approx(speed.frames_processed / speed.seconds)
     assert speed.fps_covered > speed.fps_processed > 0  # sparse sampling of long videos
@@ -242,7 +241,7 @@ def test_run_speed_report_is_json_safe(dataset, models, tmp_path):
         iters=1,
         query_iters=2,
         samples=(1, 2),
-        pipeline=PipelineConfig(input_size=SIZE),
+        pipeline=PIPELINE,
     )
     report = run_speed(
         models,
@@ -270,7 +269,7 @@ def test_cli_runs_on_cpu(dataset, tmp_path, capsys):
     args = ["--device", "cpu", "--data", str(dataset), "--json", str(out), "--no-text"]
     args += ["--width-mult", "0.25", "--input-size", str(SIZE), "--num-clips", "4"]
     args += ["--warmup", "0", "--iters", "1", "--query-iters", "2", "--videos", "1"]
-    args += ["--samples", "1,2", "--segments", "1", "--threads", "1"]
+    args += ["--samples", "1,2", "--segments", "1", "--threads", "1", "--clip-seconds", "8"]
     assert main(args) == 0
     assert torch.get_num_threads() == 1  # restored to the fixture's setting
     printed = capsys.readouterr().out
@@ -295,4 +294,4 @@ def test_cli_rejects_bad_arguments(capsys):
     with pytest.raises(SystemExit):
         main(["--samples", "0,2"])
     assert main(["--iters", "0", "--device", "cpu"]) == 2
-    assert "--iters must be >= 1" in capsys.readouterr().err
+    assert "--iters must be >= 1, got 0" in capsys.readouterr().err

@@ -71,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=20.0,
         help="timed-time budget per recognizer batch size",
     )
-    p.add_argument("--num-clips", type=int, default=16, help="N snippets per video")
-    p.add_argument("--segments", type=int, default=3, help="S snippets per recognition clip")
+    p.add_argument("--num-clips", type=int, default=16, help="N clips of the grounding model")
+    p.add_argument("--segments", type=int, default=3, help="S TSN snippets per clip")
+    p.add_argument("--clip-seconds", type=float, default=1.0, help="extraction clip length")
+    p.add_argument("--batch-size", type=int, default=16, help="clips per backbone forward")
+    p.add_argument("--skeleton-frames", type=int, default=32, help="T of GTN / DGCN windows")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--width-mult", type=float, default=None, help="override the profile width")
     p.add_argument("--input-size", type=int, default=None, help="override the profile size")
@@ -95,23 +98,28 @@ def _text_encoder(device: torch.device):
         return None
 
 
+def _argument_error(args: argparse.Namespace) -> str | None:
+    """The first invalid option as a message, or ``None``."""
+    at_least = {"warmup": 0, "videos": 0, "iters": 1, "query_iters": 1, "num_clips": 1}
+    at_least |= {"segments": 1, "batch_size": 1, "skeleton_frames": 1, "threads": 1}
+    for name, low in at_least.items():
+        value = getattr(args, name)
+        if value is not None and value < low:
+            return f"--{name.replace('_', '-')} must be >= {low}, got {value}"
+    if not args.clip_seconds > 0:
+        return f"--clip-seconds must be > 0, got {args.clip_seconds}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("warmup", "videos"):
-        if getattr(args, name) < 0:
-            print(f"error: --{name.replace('_', '-')} must be >= 0", file=sys.stderr)
-            return 2
-    for name in ("iters", "query_iters", "num_clips", "segments"):
-        if getattr(args, name) < 1:
-            print(f"error: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
-            return 2
     try:
-        device = resolve_device(args.device)
+        message = _argument_error(args)
+        device = resolve_device(args.device) if message is None else None
     except (DeviceError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.threads is not None and args.threads < 1:
-        print("error: --threads must be >= 1", file=sys.stderr)
+        message = str(exc)
+    if message is not None:
+        print(f"error: {message}", file=sys.stderr)
         return 2
     threads = torch.get_num_threads()
     if args.threads is not None:
@@ -146,14 +154,20 @@ def _run(args: argparse.Namespace, device: torch.device) -> int:
         videos=args.videos,
         samples=args.samples,
         max_seconds=args.max_seconds,
-        segments=args.segments,
-        pipeline=PipelineConfig(input_size=size),
+        skeleton_frames=args.skeleton_frames,
+        pipeline=PipelineConfig(
+            clip_seconds=args.clip_seconds,
+            segments=args.segments,
+            input_size=size,
+            batch_size=args.batch_size,
+        ),
     )
     models = build_speed_models(
         width_mult=width,
         input_size=size,
         num_clips=args.num_clips,
         segments=args.segments,
+        skeleton_frames=args.skeleton_frames,
         seed=args.seed,
     )
     text = None if args.no_text else _text_encoder(device)

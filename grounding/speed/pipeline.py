@@ -1,28 +1,32 @@
 """End-to-end grounding speed per video: decode -> optical flow -> both backbones -> head.
 
-One run of :func:`ground_video` answers one query on one video file, from nothing cached:
+One run of :func:`ground_video` answers one query on one video file from nothing cached, the
+way ``python -m grounding.extract`` followed by the grounding model would:
 
-1. **decode**: the RGB frames of the ``N`` snippets (:func:`grounding.data.video.read_frames`)
-   plus the grayscale frames the flow stacks need, decoded inside
-   :func:`grounding.data.flow.flow_stacks`; also the eq. 4 uint8 mapping, stacking and the
-   resize to the model's input size.
+1. **decode**: the RGB frames of every snippet (:func:`grounding.data.video.read_frames`) plus
+   the grayscale frames the flow stacks need, decoded inside
+   :func:`grounding.data.flow.flow_stacks`; also the eq. 4 uint8 mapping, stacking and the resize
+   to the backbones' input size (:func:`grounding.data.action_dataset.resize_frames`).
 2. **flow**: the OpenCV optical-flow calls only (timed inside the flow function).
-3. **backbone**: the two-stream network's per-snippet features
-   (:meth:`grounding.models.two_stream.TwoStreamNetwork.segment_features`), ``(1, N, D)``.
-4. **text** (only with a sentence encoder): the query's sentence embedding ``(1, 384)``.
-5. **head**: the grounding model's forward, ranking of every moment, NMS and top-k
-   (:meth:`grounding.models.grounding_model.GroundingModel.predict`).
+3. **backbone**: the two-stream features of every snippet
+   (:meth:`grounding.models.two_stream.TwoStreamNetwork.segment_features`) in batches of
+   ``batch_size`` clips, averaged over each clip's ``S`` snippets: ``(K, D)``.
+4. **text** (only for a query given as text): its sentence embedding ``(1, 384)``.
+5. **head**: resampling the ``K`` clip features to the model's ``N`` clips
+   (:func:`grounding.data.features.resample_features`), the grounding model's forward, ranking
+   of every moment, NMS and top-k (:meth:`GroundingModel.predict`).
 
-Sampling: the video is cut into ``N`` = ``grounding.config.num_clips`` equal segments with one
-TSN test snippet (the segment middle) each: a stack of ``L`` consecutive flow fields starting at
-``s_k`` and the RGB frame ``s_k + L // 2`` in its middle, the convention of the action dataset.
+Sampling is extraction's (:mod:`grounding.extract`): the video is cut into ``K`` clips of
+``clip_seconds`` (:func:`~grounding.extract.clip_windows`); each clip gets ``S`` TSN test
+snippets at the middles of ``S`` equal segments (:func:`~grounding.extract.snippet_starts`),
+each a stack of ``L`` flow fields starting at ``s`` and the RGB frame ``s + L // 2``.
 
-Frames per second, both definitions (they differ by orders of magnitude):
+Frames per second, both definitions (they differ a lot because sampling is sparse):
 
-- **covered**: video frames spanned per second of wall time, ``n_frames / seconds`` (how fast a
-  video is *indexed*; grows with video length since sampling is sparse);
+- **covered**: video frames spanned per second of wall time, ``n_frames / seconds``;
 - **processed**: frames actually decoded and fed to the model per second,
-  ``(RGB frames + distinct grayscale frames decoded for the flow stacks) / seconds``.
+  ``(RGB frames + distinct grayscale frames decoded for the flow stacks) / seconds`` (each RGB
+  frame is also a frame of its flow stack: it is decoded twice, in colour and in gray).
 """
 
 from __future__ import annotations
@@ -34,10 +38,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from grounding.data.action_dataset import resize_frames
+from grounding.data.features import resample_features
 from grounding.data.flow import flow_stacks, make_flow_fn
-from grounding.data.video import read_frames, segment_indices, video_info
+from grounding.data.video import read_frames, video_info
+from grounding.extract import clip_windows, snippet_starts
 from grounding.models.grounding_model import GroundingModel
 from grounding.models.two_stream import TwoStreamNetwork
 from grounding.speed.timing import LatencyStats, Timer, resolve_device
@@ -50,7 +56,6 @@ __all__ = [
     "VideoRun",
     "ground_video",
     "measure_pipeline",
-    "snippet_plan",
 ]
 
 STAGES = ("decode", "flow", "backbone", "text", "head")
@@ -61,23 +66,43 @@ PROCESSED_DEF = "(RGB frames + grayscale frames decoded for flow) / wall seconds
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """How a video is turned into the model's inputs.
+    """How a video is turned into the model's inputs (extraction's settings).
 
     Attributes:
+        clip_seconds: clip length ``python -m grounding.extract`` uses (``--clip-seconds``).
+        segments: ``S`` snippets per clip (the recognizer's TSN segments).
         input_size: side of the square frames the backbones see (resized when different).
         flow_length: ``L`` flow fields per stack (the flow stream takes ``2L`` channels).
-        flow_method / dis_preset: OpenCV flow (:func:`grounding.data.flow.make_flow_fn`).
-        bound: flow truncation of eq. 4.
+        flow_method / dis_preset / bound: optical flow (:func:`grounding.data.flow.make_flow_fn`,
+            eq. 4 truncation).
+        batch_size: clips per backbone forward pass.
         nms_thresh / top_k: the head's post-processing.
     """
 
+    clip_seconds: float = 1.0
+    segments: int = 3
     input_size: int = 128
     flow_length: int = 5
     flow_method: str = "dis"
     dis_preset: str = "medium"
     bound: float = 20.0
+    batch_size: int = 16
     nms_thresh: float | None = 0.5
     top_k: int | None = 5
+
+    @classmethod
+    def from_recognition(cls, config: object, **overrides: object) -> PipelineConfig:
+        """The sampling and flow settings of a :class:`grounding.train.recognition.
+        RecognitionConfig` (e.g. ``read_recognition_config(checkpoint)``)."""
+        fields = {
+            "segments": config.segments,  # type: ignore[attr-defined]
+            "input_size": config.input_size,  # type: ignore[attr-defined]
+            "flow_length": config.flow_length,  # type: ignore[attr-defined]
+            "flow_method": config.flow_method,  # type: ignore[attr-defined]
+            "dis_preset": config.flow_preset,  # type: ignore[attr-defined]
+            "bound": config.flow_bound,  # type: ignore[attr-defined]
+        }
+        return cls(**{**fields, **overrides})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,9 +110,10 @@ class PipelineConfig:
 
 @dataclass(frozen=True)
 class FrameCounts:
-    """What one video run reads: its length and the frames actually decoded."""
+    """What one video run reads: its length, its clips and the frames actually decoded."""
 
     n_frames: int
+    clips: int
     rgb_frames: int
     flow_frames: int
     flow_fields: int
@@ -95,25 +121,6 @@ class FrameCounts:
     @property
     def processed(self) -> int:
         return self.rgb_frames + self.flow_frames
-
-
-def snippet_plan(n_frames: int, num_clips: int, flow_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Test-time snippets of a video: ``(flow starts (N,), RGB frame indices (N,))``.
-
-    Raises:
-        ValueError: the video is shorter than one flow stack (``flow_length + 1`` frames).
-    """
-    starts = segment_indices(n_frames - 1, num_clips, train=False, new_length=flow_length)
-    return starts, starts + flow_length // 2
-
-
-def _resize(x: np.ndarray, size: int) -> torch.Tensor:
-    """``(K, C, H, W)`` uint8 -> ``(K, C, size, size)`` uint8 tensor (bilinear)."""
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    if t.shape[-2:] == (size, size):
-        return t
-    out = F.interpolate(t.float(), size=(size, size), mode="bilinear", align_corners=False)
-    return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
 @dataclass
@@ -146,14 +153,13 @@ def ground_video(
         video: the video file.
         sentence: a cached embedding ``(1, D_s)`` or ``(D_s,)``, or the query text (then
             ``text_encoder.encode([text]) -> (1, D_s)`` is timed as the ``text`` stage).
-        two_stream / grounding: models in eval mode on ``device``; ``grounding.config`` must
-            take ``num_clips = N`` clips of ``two_stream.feature_dim``.
+        two_stream / grounding: models in eval mode on ``device``; ``grounding.config.in_dim``
+            must equal ``two_stream.feature_dim``.
 
     Returns:
         :class:`VideoRun` with moments ``(K, 3) [start_s, end_s, score]``.
     """
     dev = resolve_device(device)
-    n_clips = grounding.config.num_clips
     if grounding.config.in_dim != two_stream.feature_dim:
         raise ValueError(
             f"the grounding model takes {grounding.config.in_dim}-d clip features but the "
@@ -161,10 +167,14 @@ def ground_video(
         )
     if isinstance(sentence, str) and text_encoder is None:
         raise ValueError("a query given as text needs a text_encoder")
+    c = config
     info = video_info(video)
-    starts, rgb_idx = snippet_plan(info.n_frames, n_clips, config.flow_length)
+    windows = clip_windows(info.n_frames, info.fps, c.clip_seconds)
+    starts = snippet_starts(windows, info.n_frames, segments=c.segments, length=c.flow_length)
+    starts = starts.reshape(-1)
+    rgb_idx = starts + c.flow_length // 2
     stages = dict.fromkeys(STAGES, 0.0)
-    flow_fn = make_flow_fn(config.flow_method, dis_preset=config.dis_preset)
+    flow_fn = make_flow_fn(c.flow_method, dis_preset=c.dis_preset)
 
     def timed_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         t0 = time.perf_counter()
@@ -176,14 +186,24 @@ def ground_video(
         t0 = time.perf_counter()
         rgb = read_frames(info.path, rgb_idx).transpose(0, 3, 1, 2)
         flow = flow_stacks(
-            info.path, starts, length=config.flow_length, bound=config.bound, flow_fn=timed_flow
+            info.path, starts, length=c.flow_length, bound=c.bound, flow_fn=timed_flow
         )
-        rgb_t = _resize(rgb, config.input_size)[None]
-        flow_t = _resize(flow, config.input_size)[None]
+        rgb = resize_frames(np.ascontiguousarray(rgb), c.input_size)
+        flow = resize_frames(flow, c.input_size)
+        k = len(windows)
+        rgb_t = torch.from_numpy(rgb).view(k, c.segments, *rgb.shape[1:])
+        flow_t = torch.from_numpy(flow).view(k, c.segments, *flow.shape[1:])
         stages["decode"] = time.perf_counter() - t0 - stages["flow"]
 
         with Timer(dev) as t:
-            feats = two_stream.segment_features(rgb_t.to(dev), flow_t.to(dev))
+            feats = torch.cat(
+                [
+                    two_stream.segment_features(
+                        rgb_t[i : i + c.batch_size].to(dev), flow_t[i : i + c.batch_size].to(dev)
+                    ).mean(dim=1)
+                    for i in range(0, k, c.batch_size)
+                ]
+            )
         stages["backbone"] = t.seconds
 
         if isinstance(sentence, str):
@@ -195,14 +215,20 @@ def ground_video(
             emb = sentence.reshape(1, -1).to(dev)
 
         with Timer(dev) as t:
+            clips = resample_features(feats.float().cpu().numpy(), grounding.config.num_clips)
             moments = grounding.predict(
-                feats, emb, [info.duration], nms_thresh=config.nms_thresh, top_k=config.top_k
+                torch.from_numpy(clips)[None].to(dev),
+                emb,
+                [info.duration],
+                nms_thresh=c.nms_thresh,
+                top_k=c.top_k,
             )[0]
         stages["head"] = t.seconds
 
-    pairs = starts[:, None] + np.arange(config.flow_length + 1)[None, :]
+    pairs = starts[:, None] + np.arange(c.flow_length + 1)[None, :]
     counts = FrameCounts(
         n_frames=info.n_frames,
+        clips=k,
         rgb_frames=len(np.unique(rgb_idx)),
         flow_frames=len(np.unique(pairs)),
         flow_fields=len(np.unique(pairs[:, :-1])),
@@ -215,7 +241,8 @@ class PipelineSpeed:
     """End-to-end speed over several runs of several videos.
 
     ``per_video`` is the wall-time distribution of single runs; FPS values are totals
-    (all frames of all runs / all seconds); ``stage_ms`` the mean milliseconds per run."""
+    (all frames of all runs / all seconds); ``stage_ms`` the mean milliseconds per run;
+    ``clips`` the extraction clips of all runs, ``num_clips`` the grounding model's ``N``."""
 
     videos: int
     runs: int
@@ -225,6 +252,7 @@ class PipelineSpeed:
     frames_processed: int
     rgb_frames: int
     flow_frames: int
+    clips: int
     seconds: float
     num_clips: int
     config: PipelineConfig
@@ -251,6 +279,7 @@ class PipelineSpeed:
             frames_processed=sum(r.counts.processed for r in runs),
             rgb_frames=sum(r.counts.rgb_frames for r in runs),
             flow_frames=sum(r.counts.flow_frames for r in runs),
+            clips=sum(r.counts.clips for r in runs),
             seconds=seconds,
             num_clips=num_clips,
             config=config,
@@ -260,6 +289,7 @@ class PipelineSpeed:
         return {
             "videos": self.videos,
             "runs": self.runs,
+            "clips": self.clips,
             "num_clips": self.num_clips,
             "per_video": self.per_video.to_dict(),
             "stage_ms": self.stage_ms,

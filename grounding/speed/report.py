@@ -135,7 +135,12 @@ class SpeedReport:
                 f"{p.frames_covered} covered, {p.frames_processed} processed "
                 f"({p.rgb_frames} RGB + {p.flow_frames} for flow) in {p.seconds:.2f} s",
             ],
-            ["runs", f"{p.runs} ({p.videos} videos, {p.num_clips} snippets each)"],
+            [
+                "runs",
+                f"{p.runs} runs of {p.videos} videos: {p.clips / p.runs:.1f} clips of "
+                f"{p.config.clip_seconds:g} s x {p.config.segments} snippets per run, "
+                f"resampled to N = {p.num_clips}",
+            ],
         ]
         return tabulate(rows, headers=["end to end", "value"])
 

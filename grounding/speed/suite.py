@@ -74,9 +74,9 @@ class SpeedSettings:
         videos: end-to-end videos (each run ``iters`` times).
         samples: Figure 12(b) batch sizes.
         max_seconds: per-measurement budget of timed wall time for recognizers.
-        segments: ``S`` snippets per recognition clip (TSN test input of ours).
         skeleton_frames / skeleton_persons: GTN / DGCN window ``T`` and ``M``.
-        pipeline: sampling and flow settings of the end-to-end runs.
+        pipeline: sampling and flow settings of the end-to-end runs (its ``segments`` and
+            ``input_size`` should be the two-stream recognizer's).
     """
 
     warmup: int = 2
@@ -85,7 +85,6 @@ class SpeedSettings:
     videos: int = 2
     samples: tuple[int, ...] = DEFAULT_SAMPLES
     max_seconds: float | None = 20.0
-    segments: int = 3
     skeleton_frames: int = 32
     skeleton_persons: int = 1
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
