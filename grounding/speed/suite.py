@@ -15,15 +15,9 @@ from pathlib import Path
 
 import torch
 
-from baselines.dgcn import build_dgcn, build_dgcn_clip_encoder
-from baselines.gtn import build_gtn, build_gtn_clip_encoder
 from grounding.data.datasets import load_split
-from grounding.models.grounding_model import (
-    GroundingModel,
-    GroundingModelConfig,
-    build_grounding_model,
-)
-from grounding.models.two_stream import TwoStreamConfig, TwoStreamNetwork, build_two_stream
+from grounding.models.grounding_model import GroundingModel
+from grounding.models.two_stream import TwoStreamNetwork
 from grounding.provenance import provenance
 from grounding.speed.pipeline import PipelineConfig, measure_pipeline
 from grounding.speed.query import measure_query_latency, measure_text_latency
@@ -36,6 +30,8 @@ from grounding.speed.recognition import (
 )
 from grounding.speed.report import SpeedReport
 from grounding.speed.timing import PeakMemory, resolve_device, runtime_info
+from grounding.train.grounding import GroundingTrainConfig, build_grounding_network
+from grounding.train.recognition import RecognitionConfig, build_recognizer
 
 __all__ = [
     "SpeedModels",
@@ -74,7 +70,7 @@ class SpeedSettings:
         videos: end-to-end videos (each run ``iters`` times).
         samples: Figure 12(b) batch sizes.
         max_seconds: per-measurement budget of timed wall time for recognizers.
-        skeleton_frames / skeleton_persons: GTN / DGCN window ``T`` and ``M``.
+        skeleton_frames: GTN / DGCN window ``T`` (one person, as trained).
         pipeline: sampling and flow settings of the end-to-end runs (its ``segments`` and
             ``input_size`` should be the two-stream recognizer's).
     """
@@ -86,7 +82,6 @@ class SpeedSettings:
     samples: tuple[int, ...] = DEFAULT_SAMPLES
     max_seconds: float | None = 20.0
     skeleton_frames: int = 32
-    skeleton_persons: int = 1
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def to_dict(self) -> dict:
@@ -102,43 +97,53 @@ def build_speed_models(
     segments: int = 3,
     flow_length: int = 5,
     skeleton_frames: int = 32,
-    skeleton_persons: int = 1,
     seed: int = 0,
 ) -> SpeedModels:
-    """Untrained models of the benchmark's shapes: the two-stream network at ``width_mult``;
-    grounding models over its ``(N, D)`` features with MHSSA (``ours``) and with the GTN / DGCN
-    clip-graph encoders as the temporal module (``gtn``, ``dgcn``); recognizers ours (two-stream
-    on ``segments`` snippets), GTN and DGCN (joint + bone streams on skeleton windows)."""
+    """Untrained models built exactly as ``python -m grounding.train`` builds them with its
+    default hyper-parameters: the recognizers ``ours`` (two-stream at ``width_mult`` on
+    ``segments`` snippets of ``input_size`` pixels), ``gtn`` and ``dgcn`` (joint + bone streams
+    on one person's ``skeleton_frames``-frame window), and the grounding networks ``ours``,
+    ``gtn``, ``dgcn`` (same head; MHSSA or the clip-graph encoders) over the two-stream's
+    ``(N, D)`` clip features."""
     torch.manual_seed(seed)
-    two_stream = build_two_stream(
-        config=TwoStreamConfig(
-            num_classes=num_classes, width_mult=width_mult, flow_stack=flow_length
+    classes = tuple(f"class{k}" for k in range(num_classes))
+    nets = {
+        name: build_recognizer(
+            RecognitionConfig(
+                model=name,
+                classes=classes,
+                segments=segments,
+                input_size=input_size,
+                width_mult=width_mult,
+                flow_length=flow_length,
+                skeleton_frames=skeleton_frames,
+            )
         )
-    )
-    gcfg = GroundingModelConfig(in_dim=two_stream.feature_dim, num_clips=num_clips)
-    h = gcfg.hidden_dim
-    grounding = {
-        "ours": build_grounding_model(config=gcfg),
-        "gtn": build_grounding_model(
-            config=gcfg,
-            temporal=build_gtn_clip_encoder(num_clips=num_clips, in_dim=h, channels=(h, h)),
-        ),
-        "dgcn": build_grounding_model(
-            config=gcfg,
-            temporal=build_dgcn_clip_encoder(num_clips=num_clips, in_dim=h, channels=(h, h)),
-        ),
+        for name in ("ours", "gtn", "dgcn")
     }
-    skel = {"frames": skeleton_frames, "persons": skeleton_persons}
+    two_stream = nets["ours"]
+    grounding = {
+        name: build_grounding_network(
+            GroundingTrainConfig(
+                dataset="charades",
+                train_split="train",
+                test_split="test",
+                feature_type="i3d",  # the layout of grounding.extract's files
+                in_dim=two_stream.feature_dim,
+                model=name,
+                num_clips=num_clips,
+            )
+        )
+        for name in ("ours", "gtn", "dgcn")
+    }
     recognizers = [
         two_stream_recognizer(
             two_stream, segments=segments, input_size=input_size, flow_length=flow_length
         ),
-        skeleton_recognizer(
-            build_gtn(num_classes=num_classes, num_persons=skeleton_persons), name="gtn", **skel
-        ),
-        skeleton_recognizer(
-            build_dgcn(num_classes=num_classes, num_persons=skeleton_persons), name="dgcn", **skel
-        ),
+        *[
+            skeleton_recognizer(nets[name], name=name, frames=skeleton_frames, persons=1)
+            for name in ("gtn", "dgcn")
+        ],
     ]
     return SpeedModels(two_stream=two_stream, grounding=grounding, recognizers=recognizers)
 
