@@ -1,0 +1,146 @@
+"""Action clip datasets: TSN snippets of RGB + flow, the flow cache, skeleton windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from grounding.data.action_dataset import (
+    COCO17_MIRROR,
+    ActionClipDataset,
+    ClipFlowCache,
+    SkeletonClipDataset,
+    flip_flow,
+    load_skeleton,
+    mirror_skeleton,
+    normalize_skeleton,
+    snippet_frames,
+)
+from grounding.data.hmdb import ActionClip, read_hmdb51_split
+from grounding.data.synthetic import generate_dataset
+from grounding.data.video import VideoError
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn") / "data"
+    generate_dataset(root, n_videos=4, seed=3, size=64, fps=8, workers=1, progress=False)
+    actions = root / "actions"
+    return read_hmdb51_split(actions, actions / "splits", exclude=[actions / "skeletons"])
+
+
+@pytest.fixture
+def cache(tmp_path) -> ClipFlowCache:
+    return ClipFlowCache(tmp_path / "flow")
+
+
+def test_snippets_stay_inside_the_clip():
+    rng = np.random.default_rng(0)
+    for n_fields in (5, 6, 13, 40):
+        for train in (True, False):
+            starts, frames = snippet_frames(n_fields, 3, length=5, train=train, rng=rng)
+            assert starts.shape == (3,) and (starts >= 0).all() and (starts + 5 <= n_fields).all()
+            np.testing.assert_array_equal(frames, starts + 2)
+
+
+def test_pixel_items_shapes_and_determinism(split, cache):
+    ds = ActionClipDataset(
+        split.train, flow_cache=cache, segments=3, train=True, seed=1, input_size=64
+    )
+    item = ds[0]
+    assert item["rgb"].shape == (3, 3, 64, 64) and item["rgb"].dtype == torch.uint8
+    assert item["flow"].shape == (3, 10, 64, 64) and item["flow"].dtype == torch.uint8
+    assert item["label"] == split.train[0].label and item["index"] == 0
+    again = ds[0]  # same seed, epoch and index: the same sample (from the cache now)
+    assert torch.equal(item["rgb"], again["rgb"]) and torch.equal(item["flow"], again["flow"])
+    samples = set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        samples.add(ds[0]["flow"].numpy().tobytes())
+    assert len(samples) > 1  # new offsets / flips per epoch
+    test = ActionClipDataset(split.test, flow_cache=cache, train=False, input_size=32)
+    a, b = test[0], test[0]
+    assert a["rgb"].shape == (3, 3, 32, 32) and torch.equal(a["flow"], b["flow"])
+
+
+def test_flow_cache_stores_every_field(split, cache):
+    clip = split.train[0].path
+    assert cache.prepare([clip], progress=False) == 1
+    assert cache.path_for(clip).is_file()
+    fields = cache.get(clip)
+    n = cv2.VideoCapture(str(clip)).get(cv2.CAP_PROP_FRAME_COUNT)
+    assert fields.shape == (int(n) - 1, 2, 64, 64) and fields.dtype == np.uint8
+    np.testing.assert_array_equal(fields, cache.compute(clip))
+    assert cache.prepare([clip], progress=False) == 0
+
+
+def test_clip_shorter_than_a_flow_stack_is_an_error(tmp_path, cache):
+    path = tmp_path / "run" / "short.mp4"
+    path.parent.mkdir()
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 8, (32, 32))
+    for i in range(4):
+        w.write(np.full((32, 32, 3), 40 * i, np.uint8))
+    w.release()
+    ds = ActionClipDataset([ActionClip(path, 0, "run", "train")], flow_cache=cache, train=True)
+    with pytest.raises(VideoError, match=r"short\.mp4.*fewer than one flow stack"):
+        ds[0]
+
+
+def test_flip_flow_negates_x_only():
+    flow = np.random.default_rng(0).integers(0, 256, (2, 10, 4, 6), dtype=np.uint8)
+    out = flip_flow(flow)
+    np.testing.assert_array_equal(out[:, 0::2], 255 - flow[:, 0::2, :, ::-1])
+    np.testing.assert_array_equal(out[:, 1::2], flow[:, 1::2, :, ::-1])
+
+
+def test_skeleton_items(split):
+    root = Path(split.train[0].path).parents[1] / "skeletons"
+    ds = SkeletonClipDataset(split.train, skeleton_root=root, frames=16, train=True, seed=0)
+    x = ds[1]["skeleton"]
+    assert x.shape == (3, 16, 17, 1) and x.dtype == torch.float32
+    assert torch.equal(ds[1]["skeleton"], x)
+    two = SkeletonClipDataset(split.test, skeleton_root=root, frames=8, num_persons=2, train=False)
+    y = two[0]["skeleton"]
+    assert y.shape == (3, 8, 17, 2) and float(y[..., 1].abs().sum()) == 0.0  # zero padding
+
+
+def test_normalization_centres_and_scales():
+    rng = np.random.default_rng(0)
+    joints = np.concatenate([rng.random((10, 2, 17, 2)) * 20 + 50, np.ones((10, 2, 17, 1))], -1)
+    out = normalize_skeleton(joints.astype(np.float32))
+    np.testing.assert_allclose(out[..., :2].mean(axis=(0, 2)), 0.0, atol=1e-5)
+    scaled = joints.copy()
+    scaled[..., :2] = scaled[..., :2] * 3 + 7  # a camera farther away / shifted: same input
+    np.testing.assert_allclose(normalize_skeleton(scaled.astype(np.float32)), out, atol=1e-4)
+    np.testing.assert_array_equal(out[..., 2], 1.0)
+
+
+def test_mirror_swaps_left_and_right():
+    x = np.random.default_rng(1).standard_normal((3, 4, 17, 1)).astype(np.float32)
+    m = mirror_skeleton(x, COCO17_MIRROR)
+    np.testing.assert_allclose(m[0, :, 1], -x[0, :, 2])  # left eye <- mirrored right eye
+    np.testing.assert_allclose(m[1, :, 5], x[1, :, 6])
+    np.testing.assert_allclose(mirror_skeleton(m, COCO17_MIRROR), x)
+
+
+def test_bad_skeleton_files_name_the_file(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, joints=np.zeros((5, 1, 12, 3), np.float32))
+    with pytest.raises(ValueError, match=r"bad\.npz.*\(T, M, 17, 3\)"):
+        load_skeleton(bad)
+    nan = tmp_path / "nan.npz"
+    arr = np.zeros((5, 1, 17, 3), np.float32)
+    arr[3, 0, 2, 0] = np.nan
+    np.savez(nan, joints=arr)
+    with pytest.raises(ValueError, match=r"nan\.npz.*frames \[3\]"):
+        load_skeleton(nan)
+    np.savez(tmp_path / "nokey.npz", other=arr)
+    with pytest.raises(ValueError, match="no 'joints'"):
+        load_skeleton(tmp_path / "nokey.npz")
+    clip = ActionClip(tmp_path / "run" / "x.mp4", 0, "run", "train")
+    with pytest.raises(FileNotFoundError, match=r"x\.npz"):
+        SkeletonClipDataset([clip], skeleton_root=tmp_path, train=True)
