@@ -133,12 +133,13 @@ def main(argv: list[str] | None = None) -> int:
 def _warn_if_busy(device: torch.device) -> None:
     if device.type != "cpu" or not hasattr(os, "getloadavg"):
         return
-    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-    if load + torch.get_num_threads() > cpus + 1.0:
+    load, cpus, threads = os.getloadavg()[0], os.cpu_count() or 1, torch.get_num_threads()
+    if load + threads > cpus + 1.0:
+        hint = " (threads waiting on each other can cost 100x; try --threads 1)"
         print(
-            f"warning: load average {load:.2f} on {cpus} CPUs with {torch.get_num_threads()} "
-            "torch threads: other processes compete for the CPU, so numbers will be slow and "
-            "noisy (threads waiting on each other can cost 100x; try --threads 1)",
+            f"warning: load average {load:.2f} on {cpus} CPUs with {threads} torch thread(s): "
+            "other processes compete for the CPU, so numbers will be slow and noisy"
+            + (hint if threads > 1 else ""),
             file=sys.stderr,
         )
 

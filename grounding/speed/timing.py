@@ -244,7 +244,7 @@ def runtime_info(device: torch.device) -> dict[str, Any]:
         "opencv_threads": cv2.getNumThreads(),
         "cuda": torch.version.cuda,
         "cpu_count": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     if device.type == "cuda":
         info["cudnn_benchmark"] = bool(torch.backends.cudnn.benchmark)
