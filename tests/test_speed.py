@@ -129,6 +129,28 @@ def test_resolve_device_auto_and_cuda_error(monkeypatch):
         resolve_device("tpu-ish")
 
 
+def test_cuda_code_path_synchronises_and_reads_allocator(monkeypatch):
+    """The CUDA branches, without a GPU: torch.cuda calls are recorded, not run."""
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: calls.append("sync"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d=None: calls.append("reset"))
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: 2**20)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: 5 * 2**20)
+    dev = resolve_device("cuda")
+    assert dev.type == "cuda"
+    stats = measure_latency(lambda: calls.append("fn"), warmup=1, iters=2, device=dev)
+    assert stats.n == 2
+    assert calls == ["fn", "sync", "sync", "fn", "sync", "sync", "fn", "sync"]
+    calls.clear()
+    with PeakMemory(dev) as mem:
+        pass
+    assert calls == ["sync", "reset", "sync"]
+    assert mem.result.peak_mb == 5.0 and mem.result.delta_mb == 4.0
+    assert "max_memory_allocated" in mem.result.kind
+
+
 def test_peak_memory_cpu_reports_process_peak():
     with PeakMemory(torch.device("cpu")) as mem:
         block = torch.ones(8 * 2**20 // 4)  # 8 MiB

@@ -320,8 +320,8 @@ def measure_pipeline(
     progress: bool = False,
 ) -> PipelineSpeed:
     """Time :func:`ground_video` ``iters`` times on each video (``sentences[i]`` is the query of
-    ``videos[i]``) after ``warmup`` untimed runs on the first video. Models are put in eval
-    mode and restored."""
+    ``videos[i]``) after ``warmup`` untimed runs on the first video. The models are moved to
+    ``device`` and timed in eval mode; their training modes are restored."""
     from tqdm.auto import tqdm
 
     if not videos or len(videos) != len(sentences):
@@ -330,8 +330,8 @@ def measure_pipeline(
         raise ValueError(f"need warmup >= 0 and iters >= 1, got {warmup}, {iters}")
     dev = resolve_device(device)
     modes = (two_stream.training, grounding.training)
-    two_stream.eval()
-    grounding.eval()
+    two_stream.to(dev).eval()
+    grounding.to(dev).eval()
     kw = dict(
         two_stream=two_stream,
         grounding=grounding,

@@ -137,7 +137,7 @@ class SpeedReport:
             ],
             [
                 "runs",
-                f"{p.runs} runs of {p.videos} videos: {p.clips / p.runs:.1f} clips of "
+                f"{p.runs} run(s) of {p.videos} video(s): {p.clips / p.runs:.1f} clips of "
                 f"{p.config.clip_seconds:g} s x {p.config.segments} snippets per run, "
                 f"resampled to N = {p.num_clips}",
             ],

@@ -232,8 +232,6 @@ def run_speed(
     if videos:
         bar.set_postfix_str("end to end")
         main = models.grounding[models.main]
-        main.to(dev)
-        models.two_stream.to(dev)
         if text_encoder is not None:
             sentences = [text for _, text in videos]
         else:
