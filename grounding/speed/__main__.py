@@ -44,7 +44,9 @@ def _samples(text: str) -> tuple[int, ...]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m grounding.speed", description=__doc__.split("\n\n")[0]
+        prog="python -m grounding.speed",
+        description="Measure per-query latency, end-to-end FPS per video (both definitions) and "
+        "recognition speed (Figure 12); print tables, optionally write JSON.",
     )
     p.add_argument("--data", type=Path, default=None, help="synthetic dataset folder")
     p.add_argument(
