@@ -20,11 +20,9 @@ made, so tables regenerate from the files alone::
         "temporal": {"<variant>": {"per_seed": {"0": {"accuracy": ..}, ...}}},
         "spatial":  {"<variant>": {"per_seed": {...}}}
       },
-      "speed": {                             # paper Figure 12
-        "recognition": {"<model>": {"fps": float, "fps_definition": str}},
-        "time_vs_samples": {"<model>": {"<n>": seconds}},
-        ...
-      }
+      "speed": {...}                         # grounding.speed SpeedReport.to_dict(): Figure 12
+                                             # uses speed["recognition"][i]["name" / "fps" /
+                                             # "fps_definition" / "time_vs_samples"]
     }
 
 Sections that a run did not produce are absent; a table whose section is missing is skipped with

@@ -176,9 +176,12 @@ def figure10(doc: dict, out: Path) -> Path | None:
 def figure12(doc: dict, out: Path) -> Path | None:
     """(a) recognition accuracy vs FPS per model; (b) recognition time vs number of samples."""
     rec = doc.get("recognition", {})
-    speed = doc.get("speed", {})
-    fps = speed.get("recognition", {})
-    tvs = speed.get("time_vs_samples", {})
+    speed = doc.get("speed") or {}
+    fps = {r["name"]: r for r in speed.get("recognition", [])}
+    tvs = {
+        name: {str(e["samples"]): e["p50_ms"] / 1000.0 for e in r.get("time_vs_samples", [])}
+        for name, r in fps.items()
+    }
     points = [(m, fps[m]["fps"], seed_values(rec[m], "accuracy")) for m in rec if m in fps]
     if not points and not tvs:
         return None
