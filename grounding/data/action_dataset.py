@@ -21,8 +21,9 @@ shows progress and can be split across DDP ranks). Snippets are slices of it.
 
 Randomness: each item draws from ``np.random.default_rng([seed, epoch, index])``, so the samples
 of an epoch do not depend on worker processes, DDP ranks or the order items are read in; call
-:meth:`set_epoch` before each epoch. Training adds a horizontal flip with probability 0.5
-(flow x channels mirrored, as TSN does).
+:meth:`set_epoch` before each epoch. Training augments as TSN does: multi-scale random crops
+(the same box for all snippets) and a horizontal flip with probability 0.5 (flow x channels
+mirrored), plus a mild brightness/contrast jitter of the RGB frames.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "ClipFlowCache",
     "FlowSettings",
     "SkeletonClipDataset",
+    "crop_box",
     "flip_flow",
     "item_rng",
     "load_skeleton",
@@ -204,11 +206,18 @@ class ActionClipDataset(Dataset):
         clips: the clips (e.g. ``read_hmdb51_split(...).train``).
         flow_cache: where the clips' flow fields are kept.
         segments: ``S`` snippets per clip.
-        train: random snippet offsets and flips (else segment middles, no flip).
+        train: random snippet offsets and augmentation (else segment middles, no
+            augmentation).
         seed: base seed of the per-item generators.
         input_size: output side in pixels (frames are resized when different).
         flow_length: ``L`` flow fields per stack.
         flip: allow the training flip.
+        crop_scales: TSN multi-scale cropping when training: crop sides are drawn from these
+            fractions of the frame (width and height at most one step apart), at a random
+            position, the same box for every snippet of the clip; ``()`` disables it.
+        jitter: RGB brightness / contrast jitter amplitude when training (``x * (1 + c) + 255
+            * b`` with ``c, b`` uniform in ``[-jitter, jitter]``; hue is left alone so colour
+            words keep their meaning); 0 disables it.
 
     Items: ``{"rgb": (S, 3, H, W) uint8, "flow": (S, 2L, H, W) uint8, "label": int,
     "index": int}``.
@@ -225,6 +234,8 @@ class ActionClipDataset(Dataset):
         input_size: int = 128,
         flow_length: int = 5,
         flip: bool = True,
+        crop_scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
+        jitter: float = 0.2,
     ) -> None:
         if not clips:
             raise ValueError("no clips to build an action dataset from")
@@ -241,6 +252,8 @@ class ActionClipDataset(Dataset):
         self.input_size = input_size
         self.flow_length = flow_length
         self.flip = flip
+        self.crop_scales = tuple(crop_scales)
+        self.jitter = float(jitter)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -268,8 +281,8 @@ class ActionClipDataset(Dataset):
             raise VideoError(
                 clip.path, f"frame size {rgb.shape[2:]} differs from its cached flow {flow.shape}"
             )
-        if self.train and self.flip and rng.random() < 0.5:
-            rgb, flow = rgb[..., ::-1], flip_flow(flow)
+        if self.train:
+            rgb, flow = self._augment(rgb, flow, rng)
         rgb = resize_frames(np.ascontiguousarray(rgb), self.input_size)
         flow = resize_frames(np.ascontiguousarray(flow), self.input_size)
         return {
@@ -278,6 +291,31 @@ class ActionClipDataset(Dataset):
             "label": clip.label,
             "index": index,
         }
+
+    def _augment(
+        self, rgb: np.ndarray, flow: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if self.crop_scales:
+            y, x, h, w = crop_box(*rgb.shape[2:], self.crop_scales, rng)
+            rgb, flow = rgb[..., y : y + h, x : x + w], flow[..., y : y + h, x : x + w]
+        if self.flip and rng.random() < 0.5:
+            rgb, flow = rgb[..., ::-1], flip_flow(flow)
+        if self.jitter > 0:
+            c, b = rng.uniform(-self.jitter, self.jitter, 2)
+            rgb = np.clip(rgb * (1.0 + c) + 255.0 * b, 0, 255).astype(np.uint8)
+        return rgb, flow
+
+
+def crop_box(
+    h: int, w: int, scales: Sequence[float], rng: np.random.Generator
+) -> tuple[int, int, int, int]:
+    """TSN's multi-scale crop: ``(y, x, height, width)`` with sides drawn from ``scales`` of
+    the short side (the two scale indices at most one apart), at a random position."""
+    base = min(h, w)
+    i = int(rng.integers(len(scales)))
+    j = int(np.clip(i + rng.integers(-1, 2), 0, len(scales) - 1))
+    ch, cw = (max(1, min(n, round(base * scales[k]))) for n, k in ((h, i), (w, j)))
+    return int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1)), ch, cw
 
 
 # --------------------------------------------------------------------------------------------

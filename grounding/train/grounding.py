@@ -407,7 +407,7 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
         "train": dict(train_set.log.skipped) | dict(train_q.log.skipped),
         "test": dict(test_set.log.skipped) | dict(test_q.log.skipped),
     }
-    record = {
+    record: dict[str, Any] = {
         "task": "grounding",
         "model": config.model,
         "dataset": config.dataset,
@@ -435,18 +435,23 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
         "device": str(ctx.device),
         "config": json.loads(json.dumps(asdict(config))),
     }
+    record = _json_safe(record)
     if ctx.is_main:
         write_predictions(paths.predictions, predictions)
-        write_json_atomic(paths.metrics, _json_safe(record))
+        write_json_atomic(paths.metrics, record)
         rows = [
             [f"{config.model} (trained)", *(ours.metrics[k] for k in REPORTED)],
             ["prior-only (blind)", *(blind.metrics[k] for k in REPORTED)],
         ]
         print_table(rows, [f"{config.dataset}/{config.test_split}", *REPORTED])
-        ratio = ours.metrics["R1@0.5"] / max(blind.metrics["R1@0.5"], 1e-9)
+        prior_r1 = blind.metrics["R1@0.5"]
+        ratio = f"{ours.metrics['R1@0.5'] / prior_r1:.2f}x" if prior_r1 > 0 else "n/a (prior 0)"
         status = "finished" if record["finished"] else f"stopped after epoch {result.epochs_done}"
+        skips = {k: v for k, v in skipped.items() if v}
+        if skips:
+            print(f"skipped queries: {skips}", flush=True)
         print(
-            f"{status}; {len(test_q.queries)} test queries, R1@0.5 {ratio:.2f}x prior-only; "
+            f"{status}; {len(test_q.queries)} test queries, R1@0.5 {ratio} prior-only; "
             f"train {record['seconds']['train']:.1f} s, peak memory "
             f"{max(x['self_mb'] for x in memory):.0f} MiB per process; "
             f"predictions {paths.predictions}; metrics {paths.metrics}",

@@ -45,6 +45,7 @@ from grounding.data.hmdb import ActionSplit, read_hmdb51_split
 from grounding.eval.classification import classification_metrics
 from grounding.io import write_json_atomic
 from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
+from grounding.models.checkpoint import unwrap
 from grounding.models.temporal import TEMPORAL_KINDS
 from grounding.models.two_stream import TwoStreamConfig, build_two_stream
 from grounding.train.distributed import (
@@ -367,7 +368,7 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
     t0 = time.perf_counter()
     mine = Subset(test_set, shard(range(len(test_set)), ctx))
     test_loader = DataLoader(mine, batch_size=max(1, config.batch_size), num_workers=args.workers)
-    local = predict_labels(model, test_loader, pixels=config.pixels, device=ctx.device)
+    local = predict_labels(unwrap(model), test_loader, pixels=config.pixels, device=ctx.device)
     rows = sorted(r for part in gather_objects(local, ctx) for r in part)
     eval_seconds = time.perf_counter() - t0
     y = np.array([split.test[i].label for i, *_ in rows])

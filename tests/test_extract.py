@@ -1,0 +1,170 @@
+"""``python -m grounding.extract``: per-clip features of full videos into one HDF5 file."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from grounding.data.features import HDF5Features
+from grounding.data.synthetic import generate_dataset
+from grounding.data.video import VideoError, video_info
+from grounding.extract import (
+    clip_windows,
+    extract_features,
+    main,
+    pixel_clip_inputs,
+    read_recognition_config,
+    snippet_starts,
+)
+from grounding.train.__main__ import main as train_main
+
+TINY = [
+    "--width",
+    "0.25",
+    "--input-size",
+    "64",
+    "--batch-size",
+    "4",
+    "--workers",
+    "0",
+    "--epochs",
+    "1",
+    "--segments",
+    "2",
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn") / "data"
+    generate_dataset(root, n_videos=4, seed=3, size=64, fps=8, workers=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def checkpoints(data, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    for model in ("ours", "gtn"):
+        code = train_main(
+            [
+                "recognition",
+                "--data",
+                str(data),
+                "--out",
+                str(runs / model),
+                "--model",
+                model,
+                *TINY,
+            ]
+        )
+        assert code == 0
+    return {m: runs / m / "checkpoint.pt" for m in ("ours", "gtn")}
+
+
+def _vids(data) -> list[str]:
+    return sorted(p.stem for p in (data / "videos").glob("*.mp4"))
+
+
+def test_clip_windows_cover_the_video():
+    w = clip_windows(50, 8.0, 1.0)
+    assert w.tolist()[0] == [0, 8] and w[-1].tolist() == [48, 50] and len(w) == math.ceil(50 / 8)
+    assert clip_windows(8, 8.0, 0.5).tolist() == [[0, 4], [4, 8]]
+    with pytest.raises(ValueError, match="clip_seconds"):
+        clip_windows(10, 8.0, 0.0)
+
+
+def test_snippet_starts_stay_inside_each_window_and_the_video():
+    w = clip_windows(50, 8.0, 1.0)
+    s = snippet_starts(w, 50, segments=3, length=5)
+    assert s.shape == (len(w), 3) and (s >= 0).all() and (s + 5 <= 49).all()
+    assert (s[:-1] >= w[:-1, :1]).all() and (s[:-1] < w[:-1, 1:]).all()
+
+
+def test_pixel_features_into_one_hdf5(data, checkpoints, tmp_path):
+    out = tmp_path / "feats.h5"
+    summary = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
+    vids = _vids(data)
+    assert summary["extracted"] == len(vids) and summary["model"] == "ours"
+    with h5py.File(out, "r") as f:
+        assert sorted(f.keys()) == vids and f.attrs["generator"] == "grounding.extract"
+        for vid in vids:
+            info = video_info(data / "videos" / f"{vid}.mp4")
+            t = math.ceil(info.n_frames / round(info.fps))
+            assert f[vid].shape == (t, summary["feature dim"]) and f[vid].dtype == np.float32
+    store = HDF5Features(out)  # the layout the Charades readers accept
+    assert store.dim == 2 * 128 and np.isfinite(store[vids[0]]).all()
+    store.close()
+    again = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
+    assert again["extracted"] == 0 and again["skipped (already done)"] == len(vids)
+    with pytest.raises(ValueError, match="clip_seconds differ"):
+        extract_features(
+            data=data, checkpoint=checkpoints["ours"], out=out, clip_seconds=2.0, progress=False
+        )
+
+
+def test_resume_adds_only_the_missing_videos(data, checkpoints, tmp_path):
+    some = tmp_path / "some"
+    some.mkdir()
+    vids = _vids(data)
+    for vid in vids[:2]:
+        (some / f"{vid}.mp4").symlink_to(data / "videos" / f"{vid}.mp4")
+    out = tmp_path / "feats.h5"
+    first = extract_features(
+        data=data, checkpoint=checkpoints["ours"], out=out, videos_dir=some, progress=False
+    )
+    assert first["extracted"] == 2
+    with h5py.File(out, "r") as f:
+        kept = f[vids[0]][()]
+    rest = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
+    assert rest["extracted"] == len(vids) - 2 and rest["skipped (already done)"] == 2
+    with h5py.File(out, "r") as f:
+        assert sorted(f.keys()) == vids
+        np.testing.assert_array_equal(f[vids[0]][()], kept)
+    assert not (tmp_path / ".feats.h5.parts").exists()
+
+
+def test_skeleton_features_for_graph_baselines(data, checkpoints, tmp_path, capsys):
+    out = tmp_path / "gtn.h5"
+    code = main(
+        [
+            "--data",
+            str(data),
+            "--checkpoint",
+            str(checkpoints["gtn"]),
+            "--out",
+            str(out),
+            "--clip-seconds",
+            "2",
+        ]
+    )
+    assert code == 0 and "extract" in capsys.readouterr().out
+    with h5py.File(out, "r") as f:
+        vid = _vids(data)[0]
+        joints = np.load(data / "skeletons" / f"{vid}.npz")["joints"]
+        assert f[vid].shape == (math.ceil(len(joints) / 16), 2 * 2 * 128)  # mean + max, 2 streams
+
+
+def test_bad_inputs(data, checkpoints, tmp_path, capsys):
+    junk = tmp_path / "junk.pt"
+    torch.save({"weights": torch.zeros(2)}, junk)
+    with pytest.raises(ValueError, match="not a recognition checkpoint"):
+        read_recognition_config(junk)
+    assert (
+        main(["--data", str(data), "--checkpoint", str(junk), "--out", str(tmp_path / "x.h5")]) == 2
+    )
+    assert "not a recognition checkpoint" in capsys.readouterr().err
+    short = tmp_path / "short.mp4"
+    w = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"mp4v"), 8, (64, 64))
+    for i in range(4):
+        w.write(np.full((64, 64, 3), 30 * i, np.uint8))
+    w.release()
+    config = read_recognition_config(checkpoints["ours"])
+    with pytest.raises((VideoError, ValueError), match="fewer than one flow stack"):
+        pixel_clip_inputs(short, config, 1.0)
+    with pytest.raises(ValueError, match=r"\.h5"):
+        extract_features(data=data, checkpoint=checkpoints["ours"], out=tmp_path / "f.npy")

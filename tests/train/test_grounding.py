@@ -1,0 +1,220 @@
+"""``python -m grounding.train grounding`` on tiny annotations with fixture feature files.
+
+The sentence encoder is replaced by a hashing stand-in (same interface) so the tests need no
+transformer; the real encoder is exercised by the slow end-to-end test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from grounding.data.annotations import Query, QuerySet, SkipLog
+from grounding.data.features import FeatureError
+from grounding.data.moment_detr import read_predictions
+from grounding.data.synthetic import generate_dataset
+from grounding.models.text import SentenceCache
+from grounding.train import grounding
+from grounding.train.__main__ import build_parser, main
+from grounding.train.grounding import (
+    GroundingTrainConfig,
+    build_grounding_network,
+    sentence_embeddings,
+)
+
+TINY = [
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--hidden-dim",
+    "32",
+    "--map-dim",
+    "16",
+    "--head-layers",
+    "1",
+    "--head-kernel",
+    "3",
+    "--heads",
+    "2",
+    "--num-clips",
+    "8",
+]
+
+
+class HashEncoder:
+    """Deterministic pseudo-embeddings of the sentence text (the Encoder interface)."""
+
+    dim = 384
+    identity = "test-hash-encoder"
+
+    def encode(self, sentences, *, ids=None, batch_size=64, progress=False) -> torch.Tensor:
+        rows = []
+        for s in sentences:
+            seed = int(hashlib.sha256(s.encode()).hexdigest()[:8], 16)
+            v = np.random.default_rng(seed).standard_normal(self.dim)
+            rows.append(v / np.linalg.norm(v))
+        return torch.tensor(np.stack(rows), dtype=torch.float32)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("syn") / "data"
+    generate_dataset(root, n_videos=4, seed=3, size=64, fps=8, workers=1, progress=False)
+    return root
+
+
+def _vids(data) -> list[str]:
+    return sorted(p.stem for p in (data / "videos").glob("*.mp4"))
+
+
+@pytest.fixture(scope="module")
+def npy_features(data, tmp_path_factory):
+    """User I3D-style features: a folder of <vid>.npy (T, 12)."""
+    folder = tmp_path_factory.mktemp("i3d")
+    rng = np.random.default_rng(0)
+    for vid in _vids(data):
+        np.save(folder / f"{vid}.npy", rng.standard_normal((int(rng.integers(6, 30)), 12)))
+    return folder
+
+
+def _run(data, features, out, *extra: str) -> dict:
+    args = build_parser().parse_args(
+        [
+            "grounding",
+            "--data",
+            str(data),
+            "--features",
+            str(features),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(out.parent / "cache"),
+            *TINY,
+            *extra,
+        ]
+    )
+    return grounding.run(args, encoder=HashEncoder())
+
+
+def test_run_on_user_features_writes_predictions_and_metrics(data, npy_features, tmp_path, capsys):
+    record = _run(data, npy_features, tmp_path / "run")
+    m = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert m["model"] == "ours" and m["feature_type"] == "i3d" and m["split"] == "test"
+    assert m["finished"] and m["protocol"] == "default" and m["metrics"] == record["metrics"]
+    assert {"R1@0.5", "R5@0.5", "mIoU"} <= set(m["metrics"]) and "R1@0.5" in m["prior_only"]
+    preds = read_predictions(tmp_path / "run" / "predictions.jsonl")
+    assert len(preds) == m["n_test"] > 0
+    out = capsys.readouterr().out
+    assert "prior-only (blind)" in out and "ours (trained)" in out and "R1@0.5" in out
+
+
+@pytest.mark.parametrize("model", ["gtn", "dgcn"])
+def test_baseline_encoders_use_the_same_head(data, npy_features, tmp_path, model):
+    m = _run(data, npy_features, tmp_path / model, "--model", model)
+    assert m["model"] == model and m["finished"] and 0 <= m["metrics"]["R1@0.5"] <= 100
+    config = GroundingTrainConfig(
+        dataset="charades",
+        train_split="train",
+        test_split="test",
+        feature_type="i3d",
+        in_dim=12,
+        model=model,
+        num_clips=8,
+        hidden_dim=32,
+        map_dim=16,
+        heads=2,
+    )
+    net = build_grounding_network(config)
+    ours = build_grounding_network(GroundingTrainConfig(**{**config.__dict__, "model": "ours"}))
+    assert type(net.head) is type(ours.head) and type(net.temporal.module) is not type(
+        ours.temporal.module
+    )
+    assert net(torch.zeros(2, 8, 12), torch.zeros(2, 384)).shape == (2, 8, 8)
+
+
+def test_same_seed_same_metrics(data, npy_features, tmp_path):
+    a = _run(data, npy_features, tmp_path / "a", "--epochs", "2")
+    b = _run(data, npy_features, tmp_path / "b", "--epochs", "2")
+    assert a["metrics"] == b["metrics"] and a["history"] == [
+        {**h, "seconds": a["history"][i]["seconds"]} for i, h in enumerate(b["history"])
+    ]
+
+
+def test_activitynet_c3d_hdf5_layout(data, tmp_path):
+    path = tmp_path / "sub_activitynet_v1-3.c3d.hdf5"
+    rng = np.random.default_rng(1)
+    with h5py.File(path, "w") as f:
+        for vid in _vids(data):
+            f.create_group(vid).create_dataset("c3d_features", data=rng.standard_normal((9, 10)))
+    m = _run(data, path, tmp_path / "run", "--dataset", "activitynet")
+    assert m["feature_type"] == "c3d" and m["dataset"] == "activitynet" and m["split"] == "val_1"
+    assert m["config"]["in_dim"] == 10
+
+
+def test_missing_features_are_reported(data, npy_features, tmp_path):
+    manifest = json.loads((data / "manifest.json").read_text())
+    dropped = manifest["splits"]["train"][0]
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for vid in _vids(data):
+        if vid != dropped:
+            (partial / f"{vid}.npy").write_bytes((npy_features / f"{vid}.npy").read_bytes())
+    m = _run(data, partial, tmp_path / "run")
+    n_dropped = sum(
+        1
+        for line in (data / "charades_sta_train.txt").read_text().splitlines()
+        if line.startswith(dropped + " ")
+    )
+    assert m["skipped"]["train"]["missing features"] == n_dropped > 0
+    assert (
+        m["n_train"] == len((data / "charades_sta_train.txt").read_text().splitlines()) - n_dropped
+    )
+
+
+def test_bad_features_give_a_clear_error(data, npy_features, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    vids = _vids(data)
+    for vid in vids:
+        arr = np.load(npy_features / f"{vid}.npy")
+        if vid == vids[0]:
+            arr[1, 3] = np.nan
+        np.save(bad / f"{vid}.npy", arr)
+    with pytest.raises(FeatureError, match=rf"bad \[{vids[0]}\]: 1 non-finite"):
+        _run(data, bad, tmp_path / "run")
+
+
+def test_empty_query_is_a_clear_error(tmp_path):
+    qs = QuerySet("charades", "test", [Query("q7", "v", "  ", ((0.0, 1.0),), 5.0)], SkipLog(), "x")
+    cache = SentenceCache(tmp_path / "s.npz", encoder=HashEncoder())
+    with pytest.raises(ValueError, match="empty or non-text sentence at qid 'q7'"):
+        sentence_embeddings(cache, qs, progress=False)
+
+
+def test_empty_split_is_a_clear_error(data, npy_features, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name in ("charades_sta_train.txt", "Charades_v1_train.csv", "Charades_v1_test.csv"):
+        (empty / name).write_bytes((data / name).read_bytes())
+    (empty / "charades_sta_test.txt").write_text("")
+    code = main(
+        [
+            "grounding",
+            "--data",
+            str(empty),
+            "--features",
+            str(npy_features),
+            "--out",
+            str(tmp_path / "run"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *TINY,
+        ]
+    )
+    assert code == 2 and "no usable queries" in capsys.readouterr().err
