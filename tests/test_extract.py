@@ -97,7 +97,7 @@ def test_pixel_features_into_one_hdf5(data, checkpoints, tmp_path):
             t = math.ceil(info.n_frames / round(info.fps))
             assert f[vid].shape == (t, summary["feature dim"]) and f[vid].dtype == np.float32
     store = HDF5Features(out)  # the layout the Charades readers accept
-    assert store.dim == 2 * 128 and np.isfinite(store[vids[0]]).all()
+    assert store.dim == 2 * 256 and np.isfinite(store[vids[0]]).all()
     store.close()
     again = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
     assert again["extracted"] == 0 and again["skipped (already done)"] == len(vids)
