@@ -47,7 +47,7 @@ from grounding.data.synthetic.writers import (
 from grounding.io import write_json_atomic
 
 GENERATOR = "grounding.synthetic"
-VERSION = "1.0"
+VERSION = "1.1"
 TEST_FRACTION = 0.25
 STATE_FILE = ".synthetic.json"
 PROGRESS_DIR = ".progress"

@@ -109,7 +109,7 @@ CLIP_WEIGHT: dict[str, float] = {a: 1.0 / BASE_WEIGHT[a] for a in ACTIONS}
 MIN_VIDEO_S, MAX_VIDEO_S = 10.0, 40.0
 #: the play's centre stays between these x (metres)
 FOCUS_SPAN = (4.0, 12.0)
-CLIPS_PER_VIDEO = 2
+CLIPS_PER_VIDEO = 6
 MAX_RUN_M = 6.0
 CLIP_S = (2.0, 3.0)
 #: seed streams derived from (seed, video index)
