@@ -139,6 +139,10 @@ def results_document(
     return doc
 
 
+def default_synthetic_root(profile: BenchProfile) -> Path:
+    return Path("data_cache") / f"synthetic-{profile.name}"
+
+
 def prepare_synthetic(config: BenchConfig) -> None:
     """Generate the synthetic dataset of the profile unless it is already complete."""
     from grounding.data.synthetic.generate import generate_dataset
@@ -147,7 +151,16 @@ def prepare_synthetic(config: BenchConfig) -> None:
     print(
         f"synthetic data: {config.data_root} ({p.n_videos} videos, seed {p.data_seed}, {p.size} px)"
     )
-    generate_dataset(config.data_root, n_videos=p.n_videos, seed=p.data_seed, size=p.size)
+    kwargs = {"n_videos": p.n_videos, "seed": p.data_seed, "size": p.size}
+    try:
+        generate_dataset(config.data_root, **kwargs)
+    except FileExistsError:
+        # the bench owns its default cache folder: a dataset of another configuration (an older
+        # generator version) there is replaced; a folder the user named is never overwritten
+        if config.data_root != default_synthetic_root(p):
+            raise
+        print(f"replacing {config.data_root}: it holds another generator version or configuration")
+        generate_dataset(config.data_root, **kwargs, overwrite=True)
 
 
 def run(config: BenchConfig) -> Path:
@@ -251,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     profile = PROFILES[args.profile]
     if args.dataset == "synthetic":
-        data_root = args.data_root or Path("data_cache") / f"synthetic-{profile.name}"
+        data_root = args.data_root or default_synthetic_root(profile)
         split = args.split or "test"
     elif args.data_root is None:
         print(f"error: --data-root is required for --dataset {args.dataset}", file=sys.stderr)
