@@ -19,23 +19,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 from tabulate import tabulate
 from tqdm import tqdm
 
 from baselines.blind import BLIND_BASELINES
 from grounding.data.annotations import AnnotationError, QuerySet
 from grounding.data.datasets import DatasetNotFound, default_test_split, load_split
-from grounding.eval import EvalResult, Protocol, evaluate, get_protocol
+from grounding.eval import Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
-from grounding.eval.statistics import format_mean_std, mean_std, paired_bootstrap_ci
+from grounding.eval.statistics import format_mean_std
 from grounding.io import write_json_atomic
+from grounding.pipeline import ModelRuns, StageFailed, StageRunner, TrainedResults, run_trained
 from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
 from grounding.regression import check_against, tolerances_from
+from grounding.tables import make_all
 
 REAL_DATASETS = ("charades", "activitynet")
 DATASETS = ("synthetic", *REAL_DATASETS)
@@ -54,6 +56,9 @@ class BenchConfig:
     out: Path = Path("results")
     profile: BenchProfile = field(default_factory=lambda: PROFILES["default"])
     check: Path | None = None
+    runs: Path = Path("runs")
+    device: str = "auto"
+    speed: bool = True
 
     @property
     def annotation_format(self) -> str:
@@ -64,31 +69,6 @@ class BenchConfig:
     def results_path(self) -> Path:
         name = self.profile.name if self.dataset == "synthetic" else self.split
         return self.out / self.dataset / f"{name}.json"
-
-
-@dataclass
-class ModelRuns:
-    """One model's results over seeds."""
-
-    name: str
-    runs: dict[int, EvalResult] = field(default_factory=dict)
-
-    def summary(self) -> dict:
-        keys = next(iter(self.runs.values())).metrics.keys()
-        per_seed = {str(s): r.to_dict()["metrics"] for s, r in self.runs.items()}
-        mean, std = {}, {}
-        for k in keys:
-            vals = [r.metrics[k] for r in self.runs.values()]
-            if any(v != v for v in vals):  # NaN: empty length bucket
-                mean[k] = std[k] = None
-                continue
-            m, s = mean_std(vals)
-            mean[k], std[k] = round(m, 2), round(s, 2)
-        # per-query hits averaged over seeds -> bootstrap CI of R1@0.5 over queries
-        hits = np.mean([r.per_query["R1@0.5"] for r in self.runs.values()], axis=0)
-        lo, hi = paired_bootstrap_ci(hits, n_boot=1000, seed=0)
-        ci = {"R1@0.5": [round(100 * lo, 2), round(100 * hi, 2)]}
-        return {"per_seed": per_seed, "mean": mean, "std": std, "bootstrap_ci": ci}
 
 
 def run_blind(config: BenchConfig, train: QuerySet, test: QuerySet) -> dict[str, ModelRuns]:
@@ -133,14 +113,59 @@ def results_document(
         },
         "skipped": {"train": train.log.to_dict(), "test": test.log.to_dict()},
         "grounding": {name: mr.summary() for name, mr in results.items()},
-        "provenance": provenance(),
+        "provenance": provenance(config.device),
     }
-    doc["tolerances"] = tolerances_from(doc)
     return doc
 
 
 def default_synthetic_root(profile: BenchProfile) -> Path:
     return Path("data_cache") / f"synthetic-{profile.name}"
+
+
+def add_trained_sections(doc: dict, config: BenchConfig, trained: TrainedResults) -> None:
+    """Recognition, ablation and speed sections of a synthetic run (grounding.results_schema)."""
+    doc["recognition"] = trained.recognition
+    if trained.ablations:
+        doc["ablations"] = trained.ablations
+    doc["recognition_configs"] = trained.recognition_configs
+    doc["seconds"] = dict(trained.seconds)
+    if config.speed:
+        t0 = time.perf_counter()
+        doc["speed"] = measure_speed(config, trained)
+        doc["seconds"]["speed"] = round(time.perf_counter() - t0, 1)
+        for entry in doc["speed"].get("recognition", []):
+            if entry["name"] in doc["recognition"]:
+                doc["recognition"][entry["name"]]["params"] = entry["params"]
+                doc["recognition"][entry["name"]]["gflops"] = entry["gflops_per_clip"]
+    print()
+    rows = [
+        [m, *(format_mean_std(seed_metric(e, k)) for k in ("accuracy", "recall", "f1"))]
+        for m, e in doc["recognition"].items()
+    ]
+    print("action recognition on the synthetic clips, mean ± std over seeds (%):")
+    print(tabulate(rows, headers=["model", "accuracy", "recall", "F1"], tablefmt="github"))
+
+
+def seed_metric(entry: dict, metric: str) -> list[float]:
+    return [float(m[metric]) for m in entry["per_seed"].values()]
+
+
+def measure_speed(config: BenchConfig, trained: TrainedResults) -> dict:
+    """Speed of models built like the trained ones (speed does not depend on the weights)."""
+    from grounding.speed import SpeedSettings, build_speed_models, run_speed, synthetic_queries
+
+    rec = trained.recognition_configs.get("ours", {})
+    models = build_speed_models(
+        width_mult=float(rec.get("width_mult", 0.5)),
+        input_size=int(rec.get("input_size", 128)),
+        segments=int(rec.get("segments", 3)),
+    )
+    settings = SpeedSettings(**config.profile.speed_args)
+    videos = synthetic_queries(config.data_root, settings.videos)
+    report = run_speed(models, videos=videos, settings=settings, device=config.device)
+    print()
+    print(report.tables())
+    return report.to_dict()
 
 
 def prepare_synthetic(config: BenchConfig) -> None:
@@ -175,7 +200,22 @@ def run(config: BenchConfig) -> Path:
     for name, qs in (("train", train), (config.split, test)):
         if qs.log.summary():
             print(f"[{name}] " + qs.log.summary().replace("\n", f"\n[{name}] "))
-    results = run_blind(config, train, test)
+    trained = None
+    if config.dataset == "synthetic" and config.profile.models:
+        p = config.profile
+        trained = run_trained(
+            StageRunner(config.runs / f"{config.dataset}-{p.name}", device=config.device),
+            data=config.data_root,
+            test=test,
+            models=p.models,
+            seeds=config.seeds,
+            protocol=config.protocol,
+            recognition_args=p.recognition_args,
+            extract_args=p.extract_args,
+            grounding_args=p.grounding_args,
+            ablations=p.ablations,
+        )
+    results = {**(trained.grounding if trained else {}), **run_blind(config, train, test)}
     print()
     print(
         f"{config.dataset} {config.split}, protocol {config.protocol.name}, "
@@ -184,11 +224,18 @@ def run(config: BenchConfig) -> Path:
     print(results_table(results))
     out = config.results_path
     doc = results_document(config, train, test, results)
+    if trained is not None:
+        add_trained_sections(doc, config, trained)
+    doc["tolerances"] = tolerances_from(doc)
     failures = [] if config.check is None else check_regression(doc, config.check)
     if failures:
         out = out.with_name(out.stem + ".failed.json")
     write_json_atomic(out, doc)
     print(f"\nwrote {out}")
+    if not failures:
+        tables_dir = out.parent / f"{out.stem}_tables"
+        make_all(doc, "md", tables_dir, out.stem)
+        print(f"wrote tables and figures to {tables_dir}")
     if failures:
         raise RegressionFailed(failures)
     return out
@@ -240,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--protocol", default="default", choices=sorted(PRESETS))
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="cache of the trained stages")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
+    p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument(
+        "--blind-only", action="store_true", help="only the blind baselines (no training)"
+    )
     p.add_argument(
         "--check",
         type=Path,
@@ -280,8 +333,11 @@ def main(argv: list[str] | None = None) -> int:
         seeds=tuple(range(args.seeds)) if args.seeds else profile.seeds,
         protocol=get_protocol(args.protocol),
         out=args.out,
-        profile=profile,
+        profile=replace(profile, models=()) if args.blind_only else profile,
         check=args.check,
+        runs=args.runs,
+        device=args.device,
+        speed=not args.no_speed,
     )
     if args.check is not None and not args.check.is_file():
         print(f"error: --check file not found: {args.check}", file=sys.stderr)
@@ -291,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     except RegressionFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (DatasetNotFound, AnnotationError, OSError, ValueError) as e:
+    except (DatasetNotFound, AnnotationError, OSError, ValueError, StageFailed) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,12 @@ class BenchProfile:
         data_seed: seed of the synthetic data (fixed across model seeds).
         size: synthetic frame side in pixels.
         seeds: model seeds (mean ± std and t-tests are over these).
+        models: trained models (recognition, features, grounding), besides the blind baselines.
+        recognition_args / extract_args / grounding_args: extra command-line arguments of
+            ``grounding.train recognition``, ``grounding.extract`` and ``grounding.train
+            grounding`` (empty: those commands' own CPU defaults).
+        ablations: also run the temporal (Table 3) and spatial (Figure 10) ablations.
+        speed_args: overrides of :class:`grounding.speed.SpeedSettings` fields.
     """
 
     name: str
@@ -29,13 +35,53 @@ class BenchProfile:
     data_seed: int = 0
     size: int = 128
     seeds: tuple[int, ...] = (0, 1, 2)
+    models: tuple[str, ...] = ("ours", "gtn", "dgcn")
+    recognition_args: tuple[str, ...] = ()
+    extract_args: tuple[str, ...] = ()
+    grounding_args: tuple[str, ...] = ()
+    ablations: bool = False
+    speed_args: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+_SMOKE_NET = ("--input-size", "64", "--width", "0.25", "--segments", "2")
+
 PROFILES: dict[str, BenchProfile] = {
-    "smoke": BenchProfile(name="smoke", n_videos=40, seeds=(0, 1)),
-    "default": BenchProfile(name="default", n_videos=200),
-    "paper": BenchProfile(name="paper", n_videos=400, size=224),
+    "smoke": BenchProfile(
+        name="smoke",
+        n_videos=40,
+        seeds=(0, 1),
+        recognition_args=(*_SMOKE_NET, "--epochs", "2", "--batch-size", "16"),
+        extract_args=("--clip-seconds", "2.0"),
+        grounding_args=(
+            "--epochs",
+            "4",
+            "--num-clips",
+            "16",
+            "--map-dim",
+            "32",
+            "--head-layers",
+            "2",
+        ),
+        speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
+    ),
+    "default": BenchProfile(name="default", n_videos=200, ablations=True),
+    "paper": BenchProfile(
+        name="paper",
+        n_videos=400,
+        size=224,
+        recognition_args=(
+            "--profile",
+            "full",
+            "--segments",
+            "25",
+            "--batch-size",
+            "128",
+            "--epochs",
+            "80",
+        ),
+        ablations=True,
+    ),
 }

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from grounding.bench import main
 
@@ -57,7 +58,7 @@ def test_bench_synthetic_tiny_profile(tmp_path, capsys):
     from grounding.bench import BenchConfig, run
     from grounding.profiles import BenchProfile
 
-    profile = BenchProfile(name="tiny", n_videos=4, size=64, seeds=(0,))
+    profile = BenchProfile(name="tiny", n_videos=4, size=64, seeds=(0,), models=())
     config = BenchConfig(
         dataset="synthetic",
         data_root=tmp_path / "syn",
@@ -99,3 +100,61 @@ def test_bench_check_passes_then_fails_on_perturbed_reference(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "grounding/prior-only/R5@0.5" in captured.out and "outside tolerance" in captured.err
     assert (out / "charades" / "test.failed.json").is_file()
+
+
+TINY_NET = ("--input-size", "64", "--width", "0.25", "--segments", "2", "--skeleton-frames", "16")
+
+
+@pytest.mark.slow
+def test_bench_synthetic_end_to_end_tiny(tmp_path, capsys):
+    """Every stage once on a tiny dataset: recognition, features, grounding, speed, tables,
+    then the cached rerun is instant and passes its own regression check."""
+    from grounding.bench import BenchConfig, run
+    from grounding.profiles import BenchProfile
+
+    profile = BenchProfile(
+        name="tiny",
+        n_videos=6,
+        size=64,
+        seeds=(0,),
+        models=("ours", "gtn"),
+        recognition_args=(*TINY_NET, "--epochs", "1", "--batch-size", "8"),
+        extract_args=("--clip-seconds", "2.0"),
+        grounding_args=(
+            "--epochs",
+            "1",
+            "--num-clips",
+            "8",
+            "--map-dim",
+            "16",
+            "--head-layers",
+            "1",
+        ),
+        speed_args={
+            "iters": 1,
+            "query_iters": 2,
+            "videos": 1,
+            "samples": (1, 2),
+            "max_seconds": 2.0,
+        },
+    )
+    config = BenchConfig(
+        dataset="synthetic",
+        data_root=tmp_path / "syn",
+        split="test",
+        seeds=(0,),
+        out=tmp_path / "res",
+        runs=tmp_path / "runs",
+        profile=profile,
+        device="cpu",
+    )
+    out = run(config)
+    doc = json.loads(out.read_text())
+    assert set(doc["grounding"]) == {"ours", "gtn", "whole-video", "prior-only"}
+    assert set(doc["recognition"]) == {"ours", "gtn"}
+    assert doc["speed"]["recognition"] and "params" in doc["recognition"]["ours"]
+    assert (out.parent / "tiny_tables" / "tiny_table4.md").is_file()
+    assert (out.parent / "tiny_tables" / "tiny_figure12.png").is_file()
+    config.check = out
+    assert run(config) == out  # cached stages, same numbers, within tolerance
+    assert "within tolerance" in capsys.readouterr().out

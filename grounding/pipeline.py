@@ -1,0 +1,239 @@
+"""The benchmark's stages (recognition training, feature extraction, grounding training), each
+run through its own command-line entry point and cached in a folder named by a hash of its
+arguments.
+
+A stage whose folder holds a finished ``metrics.json`` (or, for extraction, a complete feature
+file) is reused; one that stopped half-way is resumed from its checkpoint (``--resume``); a
+change of any argument gives a new folder, so a cached result always matches its inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from grounding.data.annotations import QuerySet
+from grounding.data.moment_detr import read_predictions
+from grounding.eval import EvalResult, Protocol, evaluate
+from grounding.eval.statistics import mean_std, paired_bootstrap_ci
+
+
+class StageFailed(RuntimeError):
+    """A stage's command exited with an error; the message names the stage and its folder."""
+
+
+def stage_key(argv: list[str]) -> str:
+    """Short stable hash of a stage's arguments."""
+    return hashlib.sha1(json.dumps(argv).encode()).hexdigest()[:10]
+
+
+def _finished(metrics: Path) -> dict[str, Any] | None:
+    if not metrics.is_file():
+        return None
+    try:
+        record = json.loads(metrics.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return record if record.get("finished") else None
+
+
+@dataclass
+class StageRunner:
+    """Runs and caches the stages of one benchmark under ``root``.
+
+    Attributes:
+        root: run folder, e.g. ``runs/synthetic-default``.
+        device: passed to every stage (``auto``: CUDA when present).
+    """
+
+    root: Path
+    device: str = "auto"
+
+    def _train(self, kind: str, name: str, argv: list[str]) -> tuple[dict[str, Any], Path]:
+        from grounding.train.__main__ import main as train_main
+
+        out = self.root / kind / f"{name}-{stage_key(argv)}"
+        record = _finished(out / "metrics.json")
+        if record is not None:
+            return record, out
+        resume = ["--resume"] if (out / "checkpoint.pt").is_file() else []
+        full = [kind, *argv, "--out", str(out), "--device", self.device, *resume]
+        rc = train_main(full)
+        record = _finished(out / "metrics.json")
+        if rc != 0 or record is None:
+            raise StageFailed(
+                f"{kind} stage {name} failed (exit {rc}); folder {out}; "
+                f"command: python -m grounding.train {' '.join(full)}"
+            )
+        return record, out
+
+    def recognition(
+        self, *, data: Path, model: str, seed: int, extra: list[str]
+    ) -> tuple[dict, Path]:
+        """Train (or reuse) a recognizer; returns its metrics record and run folder."""
+        argv = ["--data", str(data), "--model", model, "--seed", str(seed), *extra]
+        return self._train("recognition", f"{model}-s{seed}", argv)
+
+    def grounding(
+        self, *, data: Path, features: Path, model: str, seed: int, extra: list[str]
+    ) -> tuple[dict, Path]:
+        """Train (or reuse) a grounding model; returns its metrics record and run folder (which
+        holds ``predictions.jsonl``)."""
+        argv = [
+            "--data", str(data), "--features", str(features), "--model", model, "--seed", str(seed),
+            *extra,
+        ]  # fmt: skip
+        return self._train("grounding", f"{model}-s{seed}", argv)
+
+    def extract(self, *, data: Path, run_dir: Path, name: str, extra: list[str]) -> Path:
+        """Extract (or reuse) per-clip features of every video with the recognizer in
+        ``run_dir``; returns the HDF5 path."""
+        from grounding.extract import main as extract_main
+
+        argv = ["--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), *extra]
+        out = self.root / "features" / f"{name}-{stage_key(argv)}.h5"
+        if out.is_file():
+            return out
+        rc = extract_main([*argv, "--out", str(out), "--device", self.device])
+        if rc != 0 or not out.is_file():
+            raise StageFailed(f"feature extraction {name} failed (exit {rc}); output {out}")
+        return out
+
+
+def summarize_per_seed(per_seed: dict[str, dict[str, float | None]]) -> dict:
+    """``{"per_seed", "mean", "std"}`` of per-seed metric dicts (None where a value is missing)."""
+    keys = next(iter(per_seed.values())).keys()
+    mean: dict[str, float | None] = {}
+    std: dict[str, float | None] = {}
+    for k in keys:
+        vals = [m.get(k) for m in per_seed.values()]
+        if any(v is None or v != v for v in vals):  # NaN / null: e.g. an empty length bucket
+            mean[k] = std[k] = None
+            continue
+        m, s = mean_std([float(v) for v in vals])
+        mean[k], std[k] = round(m, 2), round(s, 2)
+    return {"per_seed": per_seed, "mean": mean, "std": std}
+
+
+@dataclass
+class ModelRuns:
+    """One model's results over seeds."""
+
+    name: str
+    runs: dict[int, EvalResult] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        out = summarize_per_seed({str(s): r.to_dict()["metrics"] for s, r in self.runs.items()})
+        # per-query hits averaged over seeds -> bootstrap CI of R1@0.5 over queries
+        hits = np.mean([r.per_query["R1@0.5"] for r in self.runs.values()], axis=0)
+        lo, hi = paired_bootstrap_ci(hits, n_boot=1000, seed=0)
+        return out | {"bootstrap_ci": {"R1@0.5": [round(100 * lo, 2), round(100 * hi, 2)]}}
+
+
+#: recognition ablations: paper Table 3 (temporal module) and Figure 10 (spatial module)
+ABLATIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "temporal": {
+        "RNN": ("--temporal", "rnn"),
+        "LSTM": ("--temporal", "lstm"),
+        "GRU": ("--temporal", "gru"),
+        "softmax attention": ("--temporal", "softmax"),
+        **{f"MHSSA ({h} heads)": ("--temporal", "mhssa", "--heads", str(h)) for h in (1, 2, 4, 6)},
+    },
+    "spatial": {
+        "softmax": ("--spatial", "softmax", "--no-residual"),
+        "sigmoid": ("--spatial", "sigmoid", "--no-residual"),
+        "softmax + residual": ("--spatial", "softmax"),
+        "sigmoid + residual": ("--spatial", "sigmoid"),
+    },
+}
+
+
+@dataclass
+class TrainedResults:
+    """What the trained stages produced (see grounding.results_schema)."""
+
+    grounding: dict[str, ModelRuns] = field(default_factory=dict)
+    recognition: dict[str, dict] = field(default_factory=dict)
+    recognition_configs: dict[str, dict] = field(default_factory=dict)
+    ablations: dict[str, dict[str, dict]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def run_trained(
+    runner: StageRunner,
+    *,
+    data: Path,
+    test: QuerySet,
+    models: Sequence[str],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    recognition_args: Sequence[str] = (),
+    extract_args: Sequence[str] = (),
+    grounding_args: Sequence[str] = (),
+    ablations: bool = False,
+) -> TrainedResults:
+    """For every model: a recognizer per seed, features from the first seed's recognizer, then a
+    grounding model per seed on those features (each method's own encoder over its own clip
+    features, the same localization head). Predictions are re-scored here with ``protocol``."""
+    out = TrainedResults()
+    jobs = len(models) * len(seeds) * 2 + len(models)
+    if ablations:
+        jobs += sum(len(v) for v in ABLATIONS.values()) * len(seeds)
+    bar = tqdm(total=jobs, desc="bench stages", unit="stage", file=sys.stderr)
+    t0 = time.perf_counter()
+    for model in models:
+        per_seed, first_dir = {}, None
+        for seed in seeds:
+            bar.set_postfix_str(f"recognition {model} seed {seed}")
+            record, run_dir = runner.recognition(
+                data=data, model=model, seed=seed, extra=list(recognition_args)
+            )
+            per_seed[str(seed)] = record["metrics"]
+            first_dir = first_dir or run_dir
+            out.recognition_configs.setdefault(model, record.get("config", {}))
+            bar.update()
+        out.recognition[model] = summarize_per_seed(per_seed)
+        bar.set_postfix_str(f"features {model}")
+        features = runner.extract(
+            data=data, run_dir=first_dir, name=model, extra=list(extract_args)
+        )
+        bar.update()
+        for seed in seeds:
+            bar.set_postfix_str(f"grounding {model} seed {seed}")
+            _, run_dir = runner.grounding(
+                data=data, features=features, model=model, seed=seed, extra=list(grounding_args)
+            )
+            preds = read_predictions(run_dir / "predictions.jsonl")
+            result: EvalResult = evaluate(test, preds.windows, protocol)
+            out.grounding.setdefault(model, ModelRuns(model)).runs[seed] = result
+            bar.update()
+    out.seconds["models"] = round(time.perf_counter() - t0, 1)
+    if ablations:
+        t1 = time.perf_counter()
+        for kind, variants in ABLATIONS.items():
+            out.ablations[kind] = {}
+            for variant, args in variants.items():
+                per_seed = {}
+                for seed in seeds:
+                    bar.set_postfix_str(f"{kind} ablation {variant} seed {seed}")
+                    record, _ = runner.recognition(
+                        data=data,
+                        model="ours",
+                        seed=seed,
+                        extra=[*recognition_args, *args],
+                    )
+                    per_seed[str(seed)] = record["metrics"]
+                    bar.update()
+                out.ablations[kind][variant] = summarize_per_seed(per_seed)
+        out.seconds["ablations"] = round(time.perf_counter() - t1, 1)
+    bar.close()
+    return out
