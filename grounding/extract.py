@@ -26,6 +26,11 @@ with another checkpoint or clip length is refused unless ``--overwrite``.
 
 from __future__ import annotations
 
+import os
+
+if __name__ == "__main__":  # sleeping, not spinning, OpenMP threads (see grounding.train)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import hashlib
 import json
@@ -44,7 +49,12 @@ from tabulate import tabulate
 from torch import nn
 from tqdm.auto import tqdm
 
-from grounding.data.action_dataset import load_skeleton, resize_frames, skeleton_window
+from grounding.data.action_dataset import (
+    load_skeleton,
+    resize_frames,
+    skeleton_window,
+    subtract_camera_motion,
+)
 from grounding.data.flow import flow_stacks
 from grounding.data.video import read_frames, segment_indices, video_info
 from grounding.io import atomic_path, check_input_dir, check_input_file
@@ -131,6 +141,8 @@ def pixel_clip_inputs(
         bound=config.flow_bound,
         dis_preset=config.flow_preset,
     )
+    if config.flow_compensation:
+        flow = subtract_camera_motion(flow)
     rgb = read_frames(video, starts + length // 2).transpose(0, 3, 1, 2)
     rgb = resize_frames(np.ascontiguousarray(rgb), config.input_size)
     flow = resize_frames(flow, config.input_size)

@@ -58,6 +58,7 @@ __all__ = [
     "resize_frames",
     "skeleton_window",
     "snippet_frames",
+    "subtract_camera_motion",
 ]
 
 
@@ -182,6 +183,16 @@ def snippet_frames(
     return starts, starts + length // 2
 
 
+def subtract_camera_motion(flow: np.ndarray) -> np.ndarray:
+    """Remove the dominant (camera) translation from uint8 flow fields ``(..., C, H, W)``:
+    every channel minus its spatial median, re-centred on 128 (a translation-only version of
+    TSN's warped optical flow, which cancels camera motion so the actors' motion stands
+    out)."""
+    f = flow.astype(np.int16)
+    med = np.median(f.reshape(*f.shape[:-2], -1), axis=-1)[..., None, None]
+    return np.clip(f - med.astype(np.int16) + 128, 0, 255).astype(np.uint8)
+
+
 def flip_flow(flow: np.ndarray) -> np.ndarray:
     """Mirror ``(..., 2L, H, W)`` uint8 flow stacks left-right: x channels (even) negate."""
     out = flow[..., ::-1].copy()
@@ -215,6 +226,8 @@ class ActionClipDataset(Dataset):
         crop_scales: TSN multi-scale cropping when training: crop sides are drawn from these
             fractions of the frame (width and height at most one step apart), at a random
             position, the same box for every snippet of the clip; ``()`` disables it.
+        compensate: subtract the camera translation from every flow field
+            (:func:`subtract_camera_motion`).
         jitter: RGB brightness / contrast jitter amplitude when training (``x * (1 + c) + 255
             * b`` with ``c, b`` uniform in ``[-jitter, jitter]``; hue is left alone so colour
             words keep their meaning); 0 disables it.
@@ -236,6 +249,7 @@ class ActionClipDataset(Dataset):
         flip: bool = True,
         crop_scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
         jitter: float = 0.2,
+        compensate: bool = False,
     ) -> None:
         if not clips:
             raise ValueError("no clips to build an action dataset from")
@@ -254,6 +268,7 @@ class ActionClipDataset(Dataset):
         self.flip = flip
         self.crop_scales = tuple(crop_scales)
         self.jitter = float(jitter)
+        self.compensate = compensate
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -276,6 +291,8 @@ class ActionClipDataset(Dataset):
         )
         idx = starts[:, None] + np.arange(self.flow_length)[None, :]
         flow = fields[idx].reshape(self.segments, 2 * self.flow_length, *fields.shape[2:])
+        if self.compensate:
+            flow = subtract_camera_motion(flow)
         rgb = read_frames(clip.path, frames).transpose(0, 3, 1, 2)  # (S, 3, H, W)
         if rgb.shape[2:] != flow.shape[2:]:
             raise VideoError(

@@ -9,30 +9,8 @@
                    skeletons)
 - ``grounding``    temporal grounding on clip features with the moment map head (encoder:
                    MHSSA, or GTN/DGCN in clip-graph mode)
+
+Import from the submodules (``from grounding.train.loop import fit``). This package imports
+nothing itself, so ``python -m grounding.train`` can set up the OpenMP runtime (see
+``__main__``) before torch is loaded.
 """
-
-from grounding.train.distributed import DistContext, init_distributed, resolve_device
-from grounding.train.grounding import (
-    GroundingTrainConfig,
-    build_encoder,
-    build_grounding_network,
-)
-from grounding.train.loop import NonFiniteError, fit, seed_everything
-from grounding.train.paths import RunPaths, default_cache_dir
-from grounding.train.recognition import RecognitionConfig, build_recognizer
-
-__all__ = [
-    "DistContext",
-    "GroundingTrainConfig",
-    "NonFiniteError",
-    "RecognitionConfig",
-    "RunPaths",
-    "build_encoder",
-    "build_grounding_network",
-    "build_recognizer",
-    "default_cache_dir",
-    "fit",
-    "init_distributed",
-    "resolve_device",
-    "seed_everything",
-]

@@ -1,6 +1,15 @@
-"""``python -m grounding.train recognition|grounding ...`` (also under ``torchrun``)."""
+"""``python -m grounding.train recognition|grounding ...`` (also under ``torchrun``).
+
+Before torch is imported, OpenMP threads are told to sleep rather than spin while waiting
+(``OMP_WAIT_POLICY=PASSIVE`` unless set): on a small shared CPU a spinning thread pool that
+loses a core to another process runs ten times slower.
+"""
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import sys

@@ -86,6 +86,7 @@ class RecognitionConfig:
         spatial_attention / spatial_residual: spatial module variants (Figure 10 ablations).
         flow_length: flow fields per stack (5: 10 channels).
         flow_method / flow_preset / flow_bound: optical flow settings.
+        flow_compensation: subtract the camera translation from the flow fields.
         fusion_weights: RGB : flow score weights (eq. 7).
         dropout: before the classifier(s).
         skeleton_frames: frames per skeleton window (gtn/dgcn).
@@ -106,6 +107,7 @@ class RecognitionConfig:
     flow_method: str = "dis"
     flow_preset: str = "medium"
     flow_bound: float = 20.0
+    flow_compensation: bool = False
     fusion_weights: tuple[float, float] = (1.0, 1.5)
     dropout: float = 0.5
     skeleton_frames: int = 32
@@ -237,6 +239,7 @@ def make_datasets(
             "seed": config.seed,
             "input_size": config.input_size,
             "flow_length": config.flow_length,
+            "compensate": config.flow_compensation,
         }
         return (
             ActionClipDataset(split.train, train=True, **common),
@@ -272,6 +275,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--dropout", type=float, default=None, help="default: 0.5 ours, 0.1 gtn/dgcn")
     p.add_argument("--flow-method", choices=("dis", "farneback", "tvl1"), default="dis")
+    p.add_argument(
+        "--flow-compensation", action="store_true", help="subtract camera motion from flow"
+    )
     p.add_argument("--split", type=int, default=1, help="HMDB51 split number (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt")
@@ -295,6 +301,7 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
         spatial_attention=args.spatial,
         spatial_residual=not args.no_residual,
         flow_method=args.flow_method,
+        flow_compensation=args.flow_compensation,
         dropout=args.dropout if args.dropout is not None else (0.1 if graph else 0.5),
         skeleton_frames=args.skeleton_frames,
         epochs=args.epochs or (30 if graph else 12),
