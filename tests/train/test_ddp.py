@@ -110,4 +110,4 @@ def test_recognition_runs_under_torchrun(data, tmp_path):
     _run(["recognition", "--data", str(data), "--out", str(out), *RECOGNITION], 2)
     m = json.loads((out / "metrics.json").read_text())
     assert m["world_size"] == 2 and m["finished"] and len(m["peak_memory_mb"]) == 2
-    assert m["n_test"] == 2 and (out / "checkpoint.pt").is_file()
+    assert m["n_test"] > 0 and (out / "checkpoint.pt").is_file()
