@@ -201,7 +201,7 @@ def run_trained(
             first_dir = first_dir or run_dir
             out.recognition_configs.setdefault(model, record.get("config", {}))
             bar.update()
-        out.recognition[model] = summarize_per_seed(per_seed)
+        out.recognition[model] = summarize_per_seed(per_seed) | {"n_test": record.get("n_test")}
         bar.set_postfix_str(f"features {model}")
         features = runner.extract(
             data=data, run_dir=first_dir, name=model, extra=list(extract_args)

@@ -2,7 +2,8 @@
 
 Each results file carries ``tolerances``: for every mean metric of every model, the allowed
 absolute difference in percentage points, chosen from the spread over seeds as
-``max(k * std, floor)`` (``k = 3``, ``floor = 1.0``). A new run fails the check when any metric
+``max(k * std, floor, 2 samples' worth)`` (``k = 3``, ``floor = 1.0``; a sample is one query or
+one test clip). A new run fails the check when any metric
 listed in the reference moves by more than its tolerance, or is missing; the failure names the
 metric, both values and the tolerance.
 """
@@ -35,10 +36,24 @@ def _stds(doc: dict) -> dict[str, float]:
     return out
 
 
-def tolerances_from(doc: dict, *, k: float = 3.0, floor: float = 1.0) -> dict[str, float]:
-    """Tolerance of every mean metric in ``doc`` from its seed standard deviation."""
+def _granularity(doc: dict, key: str) -> float:
+    """Percentage points that one query (grounding) or one test clip (recognition) is worth."""
+    section, model = key.split("/")[:2]
+    n = doc.get("n_queries") if section == "grounding" else doc[section][model].get("n_test")
+    return 100.0 / n if n else 0.0
+
+
+def tolerances_from(
+    doc: dict, *, k: float = 3.0, floor: float = 1.0, samples: int = 2
+) -> dict[str, float]:
+    """Tolerance of every mean metric in ``doc``: ``k`` seed standard deviations, at least
+    ``floor`` points and at least ``samples`` queries' (or test clips') worth of points, so a
+    small test set does not fail on one flipped prediction."""
     stds = _stds(doc)
-    return {key: round(max(k * stds.get(key, 0.0), floor), 2) for key in _means(doc)}
+    return {
+        key: round(max(k * stds.get(key, 0.0), floor, samples * _granularity(doc, key)), 2)
+        for key in _means(doc)
+    }
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,15 @@ def test_tolerances_from_seed_spread():
     }
 
 
+def test_tolerance_granularity_floor():
+    d = doc() | {"n_queries": 50}
+    d["recognition"]["ours"]["n_test"] = 40
+    tol = tolerances_from(d)
+    assert tol["grounding/ours/mIoU"] == 4.0  # two of 50 queries
+    assert tol["recognition/ours/accuracy"] == 5.0  # two of 40 clips
+    assert tol["grounding/ours/R1@0.5"] == 6.0  # the seed spread is larger
+
+
 def test_check_passes_within_and_fails_outside_naming_metric():
     ref = doc() | {"tolerances": tolerances_from(doc())}
     same = copy.deepcopy(doc())
