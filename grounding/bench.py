@@ -294,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--blind-only", action="store_true", help="only the blind baselines (no training)"
     )
     p.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also train the Table 3 / Figure 10 ablation recognizers (12 variants x seeds)",
+    )
+    p.add_argument(
         "--check",
         type=Path,
         default=None,
@@ -333,7 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         seeds=tuple(range(args.seeds)) if args.seeds else profile.seeds,
         protocol=get_protocol(args.protocol),
         out=args.out,
-        profile=replace(profile, models=()) if args.blind_only else profile,
+        profile=replace(
+            profile,
+            models=() if args.blind_only else profile.models,
+            ablations=profile.ablations or args.ablations,
+        ),
         check=args.check,
         runs=args.runs,
         device=args.device,

@@ -67,7 +67,7 @@ PROFILES: dict[str, BenchProfile] = {
         ),
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
-    "default": BenchProfile(name="default", n_videos=200, ablations=True),
+    "default": BenchProfile(name="default", n_videos=200),
     "paper": BenchProfile(
         name="paper",
         n_videos=400,
