@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# idle OpenMP threads sleep instead of spinning: spinning threads thrash a shared 2-core machine
+# (the CLIs set the same); set before any test module imports torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
