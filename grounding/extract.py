@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import h5py
@@ -94,7 +94,12 @@ def load_recognizer(
     """Rebuild the recognizer of a checkpoint and load its weights (eval mode)."""
     config = read_recognition_config(path)
     model = build_recognizer(config)
-    load_checkpoint(path, model=model, expected_config=config, map_location="cpu")
+    # the config was read from this file: fields it lacks (older versions) took defaults
+    stored = json.loads(torch.load(path, map_location="cpu", weights_only=True)["config_json"])
+    missing = [f.name for f in fields(RecognitionConfig) if f.name not in stored]
+    load_checkpoint(
+        path, model=model, expected_config=config, map_location="cpu", ignore_fields=missing
+    )
     return model.to(device).eval(), config
 
 

@@ -14,11 +14,13 @@ from grounding.data.action_dataset import (
     ActionClipDataset,
     ClipFlowCache,
     SkeletonClipDataset,
+    crop_box,
     flip_flow,
     load_skeleton,
     mirror_skeleton,
     normalize_skeleton,
     snippet_frames,
+    subtract_camera_motion,
 )
 from grounding.data.hmdb import ActionClip, read_hmdb51_split
 from grounding.data.synthetic import generate_dataset
@@ -144,3 +146,18 @@ def test_bad_skeleton_files_name_the_file(tmp_path):
     clip = ActionClip(tmp_path / "run" / "x.mp4", 0, "run", "train")
     with pytest.raises(FileNotFoundError, match=r"x\.npz"):
         SkeletonClipDataset([clip], skeleton_root=tmp_path, train=True)
+
+
+def test_camera_motion_is_removed():
+    flow = np.full((2, 10, 8, 8), 150, np.uint8)  # the camera pans: every pixel moves alike
+    flow[0, 0, 2:4, 2:4] = 200  # an actor moving against it
+    out = subtract_camera_motion(flow)
+    assert out[0, 0, 0, 0] == 128 and out[0, 0, 2, 2] == 178 and (out[1] == 128).all()
+
+
+def test_crop_box_scales_and_bounds():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y, x, h, w = crop_box(64, 80, (1.0, 0.875, 0.75, 0.66), rng)
+        assert h in (64, 56, 48, 42) and w in (64, 56, 48, 42)
+        assert 0 <= y <= 64 - h and 0 <= x <= 80 - w
