@@ -7,11 +7,15 @@ Examples::
     python -m grounding.bench --profile smoke       # CI-sized
     python -m grounding.bench --dataset charades --data-root DIR --models whole-video,prior-only
     python -m grounding.bench --dataset activitynet --data-root DIR --split val_2 --seeds 3
+    python -m grounding.bench --dataset charades --data-root DIR --features I3D_FOLDER
 
 The synthetic dataset is generated under ``--data-root`` (default
 ``data_cache/synthetic-<profile>``) when missing and reused when present. The real datasets
 need their annotation files (see ``grounding.data.datasets``); without them the command exits
-with status 2 and names the expected files and layout.
+with status 2 and names the expected files and layout. With ``--features`` (the community's
+I3D / VGG / C3D clip features, see ``grounding.data.features``) the trained models (``ours``,
+``gtn``, ``dgcn``: each one's temporal encoder with the same localization head) are trained
+and scored per seed next to the blind baselines; without features only the blind baselines run.
 """
 
 from __future__ import annotations
@@ -29,11 +33,19 @@ from tqdm import tqdm
 from baselines.blind import BLIND_BASELINES
 from grounding.data.annotations import AnnotationError, QuerySet
 from grounding.data.datasets import DatasetNotFound, default_test_split, load_split
+from grounding.data.features import FEATURE_TYPES
 from grounding.eval import Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
 from grounding.eval.statistics import format_mean_std
 from grounding.io import write_json_atomic
-from grounding.pipeline import ModelRuns, StageFailed, StageRunner, TrainedResults, run_trained
+from grounding.pipeline import (
+    ModelRuns,
+    StageFailed,
+    StageRunner,
+    TrainedResults,
+    run_on_features,
+    run_trained,
+)
 from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
 from grounding.regression import check_against, tolerances_from
@@ -59,6 +71,8 @@ class BenchConfig:
     runs: Path = Path("runs")
     device: str = "auto"
     speed: bool = True
+    features: Path | None = None
+    feature_type: str | None = None
 
     @property
     def annotation_format(self) -> str:
@@ -67,7 +81,12 @@ class BenchConfig:
 
     @property
     def results_path(self) -> Path:
-        name = self.profile.name if self.dataset == "synthetic" else self.split
+        if self.dataset == "synthetic":
+            name = self.profile.name
+        elif self.features is not None:
+            name = f"{self.split}-{self.feature_type}"
+        else:
+            name = self.split
         return self.out / self.dataset / f"{name}.json"
 
 
@@ -105,7 +124,7 @@ def results_document(
         "seeds": list(config.seeds),
         "profile": config.profile.to_dict() if config.dataset == "synthetic" else None,
         "protocol": config.protocol.to_dict(),
-        "feature_type": None,
+        "feature_type": config.feature_type if config.features is not None else None,
         "data": {
             "root": str(config.data_root),
             "test_source": test.source,
@@ -188,6 +207,45 @@ def prepare_synthetic(config: BenchConfig) -> None:
         generate_dataset(config.data_root, **kwargs, overwrite=True)
 
 
+DEFAULT_FEATURE_TYPE = {"charades": "i3d", "activitynet": "c3d"}
+#: clips per video after resampling on the feature path (2D-TAN / MMN: 16 and 64)
+NUM_CLIPS = {"charades": 16, "activitynet": 64}
+
+
+def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRuns]:
+    """Train and score the profile's models on the user's clip features (``--features``); with
+    annotations alone, say why only the blind baselines run."""
+    models = config.profile.models
+    if not models:
+        return {}
+    if config.features is None:
+        print(
+            f"\nno --features given: {', '.join(models)} need clip features "
+            f"(--features DIR --feature-type {'|'.join(sorted(FEATURE_TYPES))}); "
+            "running the blind baselines only"
+        )
+        return {}
+    print(f"{config.feature_type} features: {config.features}; models {', '.join(models)}")
+    args = (
+        "--dataset", config.dataset, "--feature-type", str(config.feature_type),
+        "--train-split", config.train_split, "--test-split", config.split,
+        "--num-clips", str(NUM_CLIPS[config.dataset]), *config.profile.grounding_args,
+    )  # fmt: skip
+    runner = StageRunner(
+        config.runs / f"{config.dataset}-{config.feature_type}", device=config.device
+    )
+    return run_on_features(
+        runner,
+        data=config.data_root,
+        test=test,
+        features=config.features,
+        models=models,
+        seeds=config.seeds,
+        protocol=config.protocol,
+        grounding_args=args,
+    )
+
+
 def run(config: BenchConfig) -> Path:
     if config.dataset == "synthetic":
         prepare_synthetic(config)
@@ -215,7 +273,14 @@ def run(config: BenchConfig) -> Path:
             grounding_args=p.grounding_args,
             ablations=p.ablations,
         )
-    results = {**(trained.grounding if trained else {}), **run_blind(config, train, test)}
+    featured = {}
+    if config.dataset in REAL_DATASETS:
+        featured = run_real_features(config, test)
+    results = {
+        **(trained.grounding if trained else {}),
+        **featured,
+        **run_blind(config, train, test),
+    }
     print()
     print(
         f"{config.dataset} {config.split}, protocol {config.protocol.name}, "
@@ -285,6 +350,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the profile's)"
     )
+    p.add_argument(
+        "--features",
+        type=Path,
+        default=None,
+        help="charades/activitynet: clip features (HDF5 file or <vid>.npy folder) to train on",
+    )
+    p.add_argument(
+        "--feature-type",
+        choices=sorted(FEATURE_TYPES),
+        default=None,
+        help="layout of --features (default: i3d for charades, c3d for activitynet)",
+    )
     p.add_argument("--protocol", default="default", choices=sorted(PRESETS))
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="cache of the trained stages")
@@ -329,6 +406,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     else:
         data_root, split = args.data_root, args.split or default_test_split(args.dataset)
+    features, feature_type = args.features, args.feature_type
+    if features is not None:
+        if args.dataset == "synthetic":
+            print("error: --features is for --dataset charades|activitynet", file=sys.stderr)
+            return 2
+        if not features.exists():
+            print(f"error: --features not found: {features}", file=sys.stderr)
+            return 2
+        feature_type = feature_type or DEFAULT_FEATURE_TYPE[args.dataset]
     config = BenchConfig(
         dataset=args.dataset,
         data_root=data_root,
@@ -347,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         runs=args.runs,
         device=args.device,
         speed=not args.no_speed,
+        features=features,
+        feature_type=feature_type,
     )
     if args.check is not None and not args.check.is_file():
         print(f"error: --check file not found: {args.check}", file=sys.stderr)

@@ -168,6 +168,65 @@ class TrainedResults:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def ground_over_seeds(
+    runner: StageRunner,
+    *,
+    data: Path,
+    features: Path,
+    model: str,
+    seeds: Sequence[int],
+    extra: Sequence[str],
+    test: QuerySet,
+    protocol: Protocol,
+    bar: tqdm,
+) -> ModelRuns:
+    """Train (or reuse) one grounding model per seed on ``features`` and score each run's
+    predictions on ``test`` with ``protocol``."""
+    runs = ModelRuns(model)
+    for seed in seeds:
+        bar.set_postfix_str(f"grounding {model} seed {seed}")
+        _, run_dir = runner.grounding(
+            data=data, features=features, model=model, seed=seed, extra=list(extra)
+        )
+        preds = read_predictions(run_dir / "predictions.jsonl")
+        runs.runs[seed] = evaluate(test, preds.windows, protocol)
+        bar.update()
+    return runs
+
+
+def run_on_features(
+    runner: StageRunner,
+    *,
+    data: Path,
+    test: QuerySet,
+    features: Path,
+    models: Sequence[str],
+    seeds: Sequence[int],
+    protocol: Protocol,
+    grounding_args: Sequence[str] = (),
+) -> dict[str, ModelRuns]:
+    """The feature path (Charades-STA / ActivityNet with user features): every model's encoder
+    and the shared localization head trained per seed on the same clip features. Dataset,
+    splits and ``--feature-type`` go in ``grounding_args``."""
+    bar = tqdm(total=len(models) * len(seeds), desc="bench stages", unit="stage", file=sys.stderr)
+    out = {
+        model: ground_over_seeds(
+            runner,
+            data=data,
+            features=features,
+            model=model,
+            seeds=seeds,
+            extra=grounding_args,
+            test=test,
+            protocol=protocol,
+            bar=bar,
+        )
+        for model in models
+    }
+    bar.close()
+    return out
+
+
 def run_trained(
     runner: StageRunner,
     *,
@@ -207,15 +266,17 @@ def run_trained(
             data=data, run_dir=first_dir, name=model, extra=list(extract_args)
         )
         bar.update()
-        for seed in seeds:
-            bar.set_postfix_str(f"grounding {model} seed {seed}")
-            _, run_dir = runner.grounding(
-                data=data, features=features, model=model, seed=seed, extra=list(grounding_args)
-            )
-            preds = read_predictions(run_dir / "predictions.jsonl")
-            result: EvalResult = evaluate(test, preds.windows, protocol)
-            out.grounding.setdefault(model, ModelRuns(model)).runs[seed] = result
-            bar.update()
+        out.grounding[model] = ground_over_seeds(
+            runner,
+            data=data,
+            features=features,
+            model=model,
+            seeds=seeds,
+            extra=grounding_args,
+            test=test,
+            protocol=protocol,
+            bar=bar,
+        )
     out.seconds["models"] = round(time.perf_counter() - t0, 1)
     if ablations:
         t1 = time.perf_counter()

@@ -158,3 +158,83 @@ def test_bench_synthetic_end_to_end_tiny(tmp_path, capsys):
     config.check = out
     assert run(config) == out  # cached stages, same numbers, within tolerance
     assert "within tolerance" in capsys.readouterr().out
+
+
+def _charades_features(root, dim=12):
+    """I3D-style user features: one ``<vid>.npy`` (T, dim) per video of the annotations."""
+    folder = root / "i3d"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for split in ("train", "test"):
+        for line in (root / f"Charades_v1_{split}.csv").read_text().splitlines()[1:]:
+            vid = line.split(",")[0]
+            np.save(folder / f"{vid}.npy", rng.standard_normal((24, dim)).astype(np.float32))
+    return folder
+
+
+def test_bench_charades_features_trains_every_model(tmp_path, capsys):
+    write_charades(tmp_path)
+    features = _charades_features(tmp_path)
+    out = tmp_path / "res"
+    argv = [
+        "--dataset", "charades", "--data-root", str(tmp_path), "--features", str(features),
+        "--profile", "smoke", "--seeds", "2", "--out", str(out), "--runs", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads((out / "charades" / "test-i3d.json").read_text())
+    assert doc["feature_type"] == "i3d"
+    assert set(doc["grounding"]) == {"ours", "gtn", "dgcn", "whole-video", "prior-only"}
+    assert set(doc["grounding"]["gtn"]["per_seed"]) == {"0", "1"}
+    text = capsys.readouterr().out
+    assert "dgcn" in text and "wrote" in text
+    assert (out / "charades" / "test-i3d_tables" / "test-i3d_table4.md").is_file()
+    # the blind-only file of the same split is a different file
+    assert not (out / "charades" / "test.json").exists()
+
+
+def test_bench_charades_without_features_says_why_blind_only(tmp_path, capsys):
+    write_charades(tmp_path)
+    rc = main(["--dataset", "charades", "--data-root", str(tmp_path), "--out", str(tmp_path)])
+    assert rc == 0
+    assert "no --features given" in capsys.readouterr().out
+
+
+def test_bench_features_path_is_checked(tmp_path, capsys):
+    write_charades(tmp_path)
+    argv = ["--dataset", "charades", "--data-root", str(tmp_path)]
+    assert main([*argv, "--features", str(tmp_path / "nope")]) == 2
+    assert "--features not found" in capsys.readouterr().err
+    assert main(["--features", str(tmp_path)]) == 2
+    assert "charades|activitynet" in capsys.readouterr().err
+
+
+def test_bench_activitynet_c3d_features(tmp_path):
+    import h5py
+
+    rng = np.random.default_rng(2)
+    with h5py.File(tmp_path / "c3d.hdf5", "w") as f:
+        for split, n in (("train", 40), ("val_2", 12)):
+            ann = {}
+            for i in range(n):
+                vid = f"v_{split}{i:03d}"
+                d = float(rng.uniform(60, 120))
+                s = float(rng.uniform(0, d / 2))
+                ann[vid] = {
+                    "duration": d,
+                    "timestamps": [[s, s + float(rng.uniform(5, d / 3))]],
+                    "sentences": ["a man throws a ball."],
+                }
+                f.create_group(vid).create_dataset(
+                    "c3d_features", data=rng.standard_normal((30, 10)).astype(np.float32)
+                )
+            (tmp_path / f"{split}.json").write_text(json.dumps(ann))
+    out = tmp_path / "res"
+    argv = [
+        "--dataset", "activitynet", "--data-root", str(tmp_path),
+        "--features", str(tmp_path / "c3d.hdf5"), "--profile", "smoke", "--seeds", "1",
+        "--out", str(out), "--runs", str(tmp_path / "runs"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads((out / "activitynet" / "val_2-c3d.json").read_text())
+    assert doc["feature_type"] == "c3d" and doc["n_queries"] == 12
+    assert {"ours", "gtn", "dgcn"} <= set(doc["grounding"])
