@@ -269,6 +269,7 @@ def run(config: BenchConfig) -> Path:
             seeds=config.seeds,
             protocol=config.protocol,
             recognition_args=p.recognition_args,
+            model_recognition_args=p.model_recognition_args,
             extract_args=p.extract_args,
             grounding_args=p.grounding_args,
             ablations=p.ablations,

@@ -236,6 +236,7 @@ def run_trained(
     seeds: Sequence[int],
     protocol: Protocol,
     recognition_args: Sequence[str] = (),
+    model_recognition_args: dict[str, tuple[str, ...]] | None = None,
     extract_args: Sequence[str] = (),
     grounding_args: Sequence[str] = (),
     ablations: bool = False,
@@ -254,7 +255,10 @@ def run_trained(
         for seed in seeds:
             bar.set_postfix_str(f"recognition {model} seed {seed}")
             record, run_dir = runner.recognition(
-                data=data, model=model, seed=seed, extra=list(recognition_args)
+                data=data,
+                model=model,
+                seed=seed,
+                extra=[*recognition_args, *(model_recognition_args or {}).get(model, ())],
             )
             per_seed[str(seed)] = record["metrics"]
             first_dir = first_dir or run_dir

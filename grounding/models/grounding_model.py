@@ -1,5 +1,12 @@
-"""The feature-path grounding model (DESIGN.md §4): precomputed clip features -> projection ->
-temporal module (MHSSA by default, eqs. 10-14) -> 2D moment-map head with the sentence.
+"""The feature-path grounding model (DESIGN.md §4): precomputed clip features -> projection
+(+ learned clip positions) -> query conditioning -> temporal module (MHSSA by default, eqs.
+10-14) -> 2D moment-map head with the sentence.
+
+Query conditioning (``query_fusion``, on by default) scales and shifts each projected clip by
+the sentence before the temporal module (FiLM: ``x * (1 + γ(s)) + β(s)``), so the attention
+over clips is query-aware, as in the cross-modal encoders of MMN / Moment-DETR; without it the
+sentence meets the clips only in the head's Hadamard fusion (2D-TAN). Learned positions
+(``positional``) let an order-blind encoder such as self-attention tell "before" from "after".
 
 ``forward(clips (B, N, D_in), sentence (B, D_s)) -> logits (B, N, N)``, ``-inf`` where
 ``j < i``. Features must already be resampled to ``N = config.num_clips`` clips (the data
@@ -37,6 +44,8 @@ class GroundingModelConfig:
         head_layers / head_kernel: masked 2D convs of the head.
         pooling: ``"max"`` or ``"avg"`` moment-map pooling.
         dropout: dropout after the projection, in the temporal block and in the head.
+        query_fusion: FiLM-condition the clips on the sentence before the temporal module.
+        positional: add a learned ``(N, hidden_dim)`` clip-position embedding.
     """
 
     in_dim: int
@@ -50,6 +59,8 @@ class GroundingModelConfig:
     head_kernel: int = 5
     pooling: Literal["max", "avg"] = "max"
     dropout: float = 0.1
+    query_fusion: bool = True
+    positional: bool = True
 
 
 class GroundingModel(nn.Module):
@@ -64,6 +75,17 @@ class GroundingModel(nn.Module):
             nn.ReLU(inplace=True),
             nn.Dropout(config.dropout),
         )
+        self.position = (
+            nn.Parameter(torch.zeros(config.num_clips, config.hidden_dim))
+            if config.positional
+            else None
+        )
+        self.film = (
+            nn.Linear(config.text_dim, 2 * config.hidden_dim) if config.query_fusion else None
+        )
+        if self.film is not None:  # start as the identity: x * (1 + 0) + 0
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         self.temporal = ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
         self.head = MomentMapHead(
             clip_dim=config.hidden_dim,
@@ -96,8 +118,13 @@ class GroundingModel(nn.Module):
 
     def forward(self, clips: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         self.check_inputs(clips, sentence)
-        x = self.temporal(self.proj(clips))
-        return self.head(x, sentence)
+        x = self.proj(clips)
+        if self.position is not None:
+            x = x + self.position
+        if self.film is not None:
+            gamma, beta = self.film(sentence)[:, None, :].chunk(2, dim=-1)
+            x = x * (1 + gamma) + beta
+        return self.head(self.temporal(x), sentence)
 
     @torch.no_grad()
     def predict(

@@ -114,6 +114,8 @@ class GroundingTrainConfig:
     head_kernel: int = 5
     pooling: str = "max"
     dropout: float = 0.1
+    query_fusion: bool = True
+    positional: bool = True
     encoder_layers: int = 2
     t_min: float = 0.5
     t_max: float = 1.0
@@ -138,6 +140,8 @@ class GroundingTrainConfig:
             head_kernel=self.head_kernel,
             pooling=self.pooling,
             dropout=self.dropout,
+            query_fusion=self.query_fusion,
+            positional=self.positional,
         )
 
 
@@ -268,6 +272,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-kernel", type=int, default=5)
     p.add_argument("--encoder-layers", type=int, default=2, help="gtn/dgcn graph blocks")
     p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument(
+        "--query-fusion",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="condition the clips on the sentence before the temporal encoder (default on)",
+    )
+    p.add_argument(
+        "--positional",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="learned clip-position embedding (default on)",
+    )
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--batch-size", type=int, default=32, help="global batch")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW initial lr (paper: 1e-3)")
@@ -297,6 +313,8 @@ def config_from_args(
         head_layers=args.head_layers,
         head_kernel=args.head_kernel,
         dropout=args.dropout,
+        query_fusion=args.query_fusion,
+        positional=args.positional,
         encoder_layers=args.encoder_layers,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -115,3 +115,37 @@ def test_learns_toy_grounding_task():
     assert r1_at_05(sent) >= 0.9
     shuffled = sent[torch.randperm(len(sent), generator=gen)]
     assert r1_at_05(shuffled) <= 0.6  # the sentence matters (distractor spans)
+
+
+def _twin(**kw) -> tuple[nn.Module, nn.Module]:
+    """Two models with the same weights: without query fusion and positions, and with ``kw``."""
+    torch.manual_seed(0)
+    plain = dataclasses.replace(TINY, query_fusion=False, positional=False)
+    base = build_grounding_model(config=plain)
+    other = build_grounding_model(config=dataclasses.replace(plain, **kw))
+    missing, unexpected = other.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith(("film", "position")) for k in missing)
+    return base.eval(), other.eval()
+
+
+def test_query_fusion_starts_as_identity_and_then_depends_on_the_sentence():
+    base, fused = _twin(query_fusion=True)
+    clips, sent = torch.randn(2, TINY.num_clips, TINY.in_dim), torch.randn(2, TINY.text_dim)
+    mask = valid_moment_mask(TINY.num_clips)
+    torch.testing.assert_close(fused(clips, sent)[:, mask], base(clips, sent)[:, mask])
+    with torch.no_grad():
+        fused.film.weight.normal_()
+    assert not torch.allclose(fused(clips, sent)[:, mask], base(clips, sent)[:, mask])
+
+
+def test_positions_break_the_order_blindness_of_self_attention():
+    base, model = _twin(positional=True)
+    assert model.position.shape == (TINY.num_clips, TINY.hidden_dim)
+    with torch.no_grad():
+        model.position.normal_()
+    x = base.proj(torch.randn(1, TINY.num_clips, TINY.in_dim))
+    # without positions, self-attention commutes with reversing the clips; with them it doesn't
+    torch.testing.assert_close(base.temporal(x.flip(1)).flip(1), base.temporal(x))
+    a = model.temporal(x + model.position)
+    b = model.temporal(x.flip(1) + model.position).flip(1)
+    assert not torch.allclose(a, b)
