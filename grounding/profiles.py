@@ -59,25 +59,19 @@ PROFILES: dict[str, BenchProfile] = {
         recognition_args=(*_SMOKE_NET, "--epochs", "2", "--batch-size", "16"),
         extract_args=("--clip-seconds", "2.0"),
         grounding_args=(
-            "--epochs",
-            "4",
-            "--num-clips",
-            "16",
-            "--map-dim",
-            "32",
-            "--head-layers",
-            "2",
-        ),
+            "--epochs", "10", "--num-clips", "16", "--map-dim", "32", "--head-layers", "2",
+            "--head-kernel", "3",
+        ),  # fmt: skip
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
     # sized for < 60 minutes on 2 CPU cores: the pixel recognizer at 64 px / width 0.25 (about
-    # 5 minutes per seed), the skeleton baselines 5 epochs, grounding 12 epochs with 3x3 convs
+    # 6 minutes per seed), the skeleton baselines 5 epochs, grounding 10 epochs with 3x3 convs
     "default": BenchProfile(
         name="default",
         n_videos=200,
-        recognition_args=("--input-size", "64", "--width", "0.25", "--epochs", "20"),
+        recognition_args=("--input-size", "64", "--width", "0.25", "--epochs", "16"),
         model_recognition_args={"gtn": ("--epochs", "5"), "dgcn": ("--epochs", "5")},
-        grounding_args=("--epochs", "12", "--head-kernel", "3"),
+        grounding_args=("--epochs", "10", "--head-kernel", "3"),
     ),
     "paper": BenchProfile(
         name="paper",
