@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from tabulate import tabulate
@@ -150,7 +150,7 @@ def add_trained_sections(doc: dict, config: BenchConfig, trained: TrainedResults
     doc["seconds"] = dict(trained.seconds)
     if config.speed:
         t0 = time.perf_counter()
-        doc["speed"] = measure_speed(config, trained)
+        doc["speed"] = measure_speed(config, trained.recognition_configs.get("ours", {}))
         doc["seconds"]["speed"] = round(time.perf_counter() - t0, 1)
         for entry in doc["speed"].get("recognition", []):
             if entry["name"] in doc["recognition"]:
@@ -169,11 +169,22 @@ def seed_metric(entry: dict, metric: str) -> list[float]:
     return [float(m[metric]) for m in entry["per_seed"].values()]
 
 
-def measure_speed(config: BenchConfig, trained: TrainedResults) -> dict:
-    """Speed of models built like the trained ones (speed does not depend on the weights)."""
+def profile_recognition_config(profile: BenchProfile) -> dict:
+    """The recognition config ``ours`` gets in ``profile`` (the training CLI's own parsing and
+    defaults), without training anything."""
+    from grounding.train.recognition import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    args = parser.parse_args(["--data", ".", "--out", ".", *profile.recognition_args])
+    return asdict(config_from_args(args, ["a", "b"]))  # the classes do not change the speed
+
+
+def measure_speed(config: BenchConfig, rec: dict) -> dict:
+    """Speed of models built like the recognizer config ``rec`` (speed does not depend on the
+    weights)."""
     from grounding.speed import SpeedSettings, build_speed_models, run_speed, synthetic_queries
 
-    rec = trained.recognition_configs.get("ours", {})
     models = build_speed_models(
         width_mult=float(rec.get("width_mult", 0.5)),
         input_size=int(rec.get("input_size", 128)),
@@ -307,6 +318,24 @@ def run(config: BenchConfig) -> Path:
     return out
 
 
+def run_speed_only(config: BenchConfig) -> Path:
+    """``--speed``: measure the profile's models (no training) and write
+    ``results/synthetic/speed-<profile>.json`` with the Figure 12 plots."""
+    if config.dataset != "synthetic":
+        raise ValueError("--speed runs on the synthetic dataset (its videos are decoded)")
+    prepare_synthetic(config)
+    doc = {
+        "dataset": config.dataset,
+        "profile": config.profile.to_dict(),
+        "speed": measure_speed(config, profile_recognition_config(config.profile)),
+        "provenance": provenance(config.device),
+    }
+    out = config.out / config.dataset / f"speed-{config.profile.name}.json"
+    write_json_atomic(out, doc)
+    print(f"\nwrote {out}")
+    return out
+
+
 class RegressionFailed(RuntimeError):
     def __init__(self, failures: list) -> None:
         super().__init__(f"{len(failures)} metric(s) outside tolerance")
@@ -368,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="cache of the trained stages")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
+    p.add_argument(
+        "--speed",
+        action="store_true",
+        help="only the speed measurements (synthetic; models built like the profile's, untrained)",
+    )
     p.add_argument(
         "--blind-only", action="store_true", help="only the blind baselines (no training)"
     )
@@ -441,7 +475,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --check file not found: {args.check}", file=sys.stderr)
         return 2
     try:
-        run(config)
+        if args.speed:
+            run_speed_only(config)
+        else:
+            run(config)
     except RegressionFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

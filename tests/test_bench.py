@@ -238,3 +238,28 @@ def test_bench_activitynet_c3d_features(tmp_path):
     doc = json.loads((out / "activitynet" / "val_2-c3d.json").read_text())
     assert doc["feature_type"] == "c3d" and doc["n_queries"] == 12
     assert {"ours", "gtn", "dgcn"} <= set(doc["grounding"])
+
+
+def test_bench_speed_only_measures_the_profile_models(tmp_path, capsys):
+    from grounding.bench import BenchConfig, profile_recognition_config, run_speed_only
+    from grounding.profiles import BenchProfile
+
+    profile = BenchProfile(
+        name="tiny",
+        n_videos=4,
+        size=64,
+        seeds=(0,),
+        recognition_args=("--input-size", "64", "--width", "0.25", "--segments", "2"),
+        speed_args={"iters": 1, "query_iters": 2, "videos": 1, "max_seconds": 2.0},
+    )
+    rec = profile_recognition_config(profile)
+    assert (rec["input_size"], rec["width_mult"], rec["segments"]) == (64, 0.25, 2)
+    config = BenchConfig(
+        dataset="synthetic", data_root=tmp_path / "syn", split="test", out=tmp_path / "res",
+        profile=profile, device="cpu",
+    )  # fmt: skip
+    out = run_speed_only(config)
+    assert out == tmp_path / "res" / "synthetic" / "speed-tiny.json"
+    doc = json.loads(out.read_text())
+    assert doc["speed"] and "grounding" not in doc
+    assert "wrote" in capsys.readouterr().out
