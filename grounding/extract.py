@@ -39,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import h5py
@@ -318,11 +318,21 @@ def extract_features(
     videos_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    input_size: int | None = None,
 ) -> dict[str, object]:
-    """Extract (or finish extracting) the features of every video; returns a summary."""
+    """Extract (or finish extracting) the features of every video; returns a summary.
+
+    ``input_size`` (pixel models) feeds the videos at another side than the recognizer was
+    trained at: the trimmed training clips are close-ups of one player, the grounding videos
+    wide shots where a player is a few times smaller, so a larger side brings the players
+    back to the scale the network learned (BN-Inception ends in global pooling, so any multiple
+    of 32 works)."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model, config = load_recognizer(checkpoint, device=dev)
+    if input_size is not None and config.pixels:
+        config = replace(config, input_size=input_size)
+        config.validate()
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
@@ -393,6 +403,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="output .h5 file")
     p.add_argument("--clip-seconds", type=float, default=1.0, help="clip length (default 1.0)")
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        help="pixel models: frame side fed to the network (default: its training side)",
+    )
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
@@ -411,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             videos_dir=args.videos_dir,
             overwrite=args.overwrite,
+            input_size=args.input_size,
         )
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import cv2
@@ -168,3 +169,21 @@ def test_bad_inputs(data, checkpoints, tmp_path, capsys):
         pixel_clip_inputs(short, config, 1.0)
     with pytest.raises(ValueError, match=r"\.h5"):
         extract_features(data=data, checkpoint=checkpoints["ours"], out=tmp_path / "f.npy")
+
+
+def test_input_size_override_feeds_another_side(data, checkpoints, tmp_path):
+    base = tmp_path / "base.h5"
+    big = tmp_path / "big.h5"
+    extract_features(data=data, checkpoint=checkpoints["ours"], out=base, progress=False)
+    extract_features(
+        data=data, checkpoint=checkpoints["ours"], out=big, input_size=128, progress=False
+    )
+    vid = _vids(data)[0]
+    with h5py.File(base, "r") as a, h5py.File(big, "r") as b:
+        assert a[vid].shape == b[vid].shape  # global pooling: same feature size
+        assert not np.allclose(a[vid][()], b[vid][()])
+        assert json.loads(b.attrs["recognition_config"])["input_size"] == 128
+    with pytest.raises(ValueError, match="multiple of 32"):
+        extract_features(
+            data=data, checkpoint=checkpoints["ours"], out=tmp_path / "x.h5", input_size=100
+        )
