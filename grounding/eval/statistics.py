@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,15 +31,19 @@ def format_mean_std(values: Sequence[float], digits: int = 2) -> str:
 
 
 def ttest_against(ours: Sequence[float], other: Sequence[float]) -> float:
-    """Two-sided p-value of an independent two-sample t-test; NaN when undefined (fewer than
-    two values per side, or both samples constant)."""
+    """Two-sided p-value of an independent two-sample t-test (pooled variance). NaN with fewer
+    than two values per side; with both samples constant, 0 if they differ and 1 if equal. One
+    constant sample (e.g. a deterministic baseline over seeds) is valid: scipy's precision-loss
+    warning about it is silenced."""
     a = np.asarray(ours, dtype=np.float64)
     b = np.asarray(other, dtype=np.float64)
     if a.size < 2 or b.size < 2:
         return float("nan")
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return 0.0 if a[0] != b[0] else 1.0
-    return float(stats.ttest_ind(a, b, equal_var=True).pvalue)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss", category=RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=True).pvalue)
 
 
 def paired_bootstrap_ci(
