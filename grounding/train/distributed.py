@@ -18,7 +18,8 @@ Rules the training code follows:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ __all__ = [
     "all_reduce_sum",
     "any_rank",
     "barrier",
+    "distributed_session",
     "gather_objects",
     "init_distributed",
     "resolve_device",
@@ -87,10 +89,28 @@ def init_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, device=dev)
 
 
-def shutdown(ctx: DistContext) -> None:
-    """Leave the process group (no-op for one process)."""
+def shutdown(ctx: DistContext, *, synchronize: bool = True) -> None:
+    """Leave the process group (no-op for one process). ``synchronize``: wait at a barrier
+    first, so no rank tears gloo down while another is still finishing a collective (that
+    aborts the late rank with "terminate called without an active exception"); skipped after
+    an error, when the other ranks may never arrive."""
     if ctx.distributed and dist.is_initialized():
+        if synchronize:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_session(device: str = "auto") -> Iterator[DistContext]:
+    """``with distributed_session(args.device) as ctx:`` :func:`init_distributed`, then
+    :func:`shutdown` (synchronised on success, immediate on an error)."""
+    ctx = init_distributed(device)
+    try:
+        yield ctx
+    except BaseException:
+        shutdown(ctx, synchronize=False)
+        raise
+    shutdown(ctx)
 
 
 def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:

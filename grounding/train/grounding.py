@@ -61,10 +61,9 @@ from grounding.models.text import Encoder, SentenceCache
 from grounding.train.distributed import (
     DistContext,
     barrier,
+    distributed_session,
     gather_objects,
-    init_distributed,
     shard,
-    shutdown,
     wrap_model,
 )
 from grounding.train.loop import (
@@ -327,11 +326,8 @@ def config_from_args(
 def run(args: argparse.Namespace, *, encoder: Encoder | None = None) -> dict[str, Any]:
     """Train and evaluate; returns the metrics record (also written by rank 0). ``encoder``
     replaces the sentence encoder (tests)."""
-    ctx = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as ctx:
         return _run(args, ctx, encoder)
-    finally:
-        shutdown(ctx)
 
 
 def _load_inputs(

@@ -53,10 +53,9 @@ from grounding.models.two_stream import TwoStreamConfig, build_two_stream
 from grounding.train.distributed import (
     DistContext,
     barrier,
+    distributed_session,
     gather_objects,
-    init_distributed,
     shard,
-    shutdown,
     wrap_model,
 )
 from grounding.train.loop import (
@@ -342,11 +341,8 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train and evaluate; returns the metrics record (also written by rank 0)."""
-    ctx = init_distributed(args.device)
-    try:
+    with distributed_session(args.device) as ctx:
         return _run(args, ctx)
-    finally:
-        shutdown(ctx)
 
 
 def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:

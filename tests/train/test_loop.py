@@ -13,7 +13,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from grounding.train.distributed import DistContext, gather_objects, resolve_device, shard
+from grounding.train.distributed import (
+    DistContext,
+    distributed_session,
+    gather_objects,
+    resolve_device,
+    shard,
+)
 from grounding.train.loop import (
     NonFiniteError,
     build_optimizer,
@@ -164,3 +170,11 @@ def test_single_process_helpers(tmp_path):
     assert default_cache_dir(tmp_path, tmp_path / "run") == tmp_path / ".cache"
     with pytest.raises(ValueError, match="smaller than the number of processes"):
         make_loader(Points(), batch_size=1, ctx=DistContext(world_size=2), shuffle=False, seed=0)
+
+
+def test_distributed_session_single_process(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with distributed_session("cpu") as ctx:
+        assert ctx.world_size == 1 and ctx.is_main and not ctx.distributed
+    with pytest.raises(RuntimeError, match="boom"), distributed_session("cpu"):
+        raise RuntimeError("boom")
