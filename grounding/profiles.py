@@ -50,6 +50,10 @@ class BenchProfile:
 
 
 _SMOKE_NET = ("--input-size", "64", "--width", "0.25", "--segments", "2")
+_SMOKE_GROUNDING = (
+    "--epochs", "10", "--num-clips", "16", "--map-dim", "32", "--head-layers", "2",
+    "--head-kernel", "3",
+)  # fmt: skip
 
 PROFILES: dict[str, BenchProfile] = {
     "smoke": BenchProfile(
@@ -58,10 +62,7 @@ PROFILES: dict[str, BenchProfile] = {
         seeds=(0, 1),
         recognition_args=(*_SMOKE_NET, "--epochs", "2", "--batch-size", "16"),
         extract_args=("--clip-seconds", "2.0"),
-        grounding_args=(
-            "--epochs", "10", "--num-clips", "16", "--map-dim", "32", "--head-layers", "2",
-            "--head-kernel", "3",
-        ),  # fmt: skip
+        grounding_args=_SMOKE_GROUNDING,
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
     # sized for < 60 minutes on 2 CPU cores: the pixel recognizer at 64 px / width 0.25 (about
