@@ -75,6 +75,12 @@ __all__ = [
 
 def read_recognition_config(path: str | Path) -> RecognitionConfig:
     """The :class:`RecognitionConfig` stored in a ``grounding.train recognition`` checkpoint."""
+    return _stored_recognition_config(path)[0]
+
+
+def _stored_recognition_config(path: str | Path) -> tuple[RecognitionConfig, dict]:
+    """The config of a recognition checkpoint and the raw field dict it was built from (fields
+    the file lacks, written by older versions, took their defaults)."""
     path = check_input_file(path, "checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
@@ -85,17 +91,17 @@ def read_recognition_config(path: str | Path) -> RecognitionConfig:
         raise ValueError(
             f"{path}: not a recognition checkpoint of grounding.train (config type {kind!r})"
         )
-    return config_from_dict(json.loads(obj["config_json"]))
+    stored = json.loads(obj["config_json"])
+    return config_from_dict(stored), stored
 
 
 def load_recognizer(
     path: str | Path, *, device: torch.device
 ) -> tuple[nn.Module, RecognitionConfig]:
     """Rebuild the recognizer of a checkpoint and load its weights (eval mode)."""
-    config = read_recognition_config(path)
+    config, stored = _stored_recognition_config(path)
     model = build_recognizer(config)
     # the config was read from this file: fields it lacks (older versions) took defaults
-    stored = json.loads(torch.load(path, map_location="cpu", weights_only=True)["config_json"])
     missing = [f.name for f in fields(RecognitionConfig) if f.name not in stored]
     load_checkpoint(
         path, model=model, expected_config=config, map_location="cpu", ignore_fields=missing
