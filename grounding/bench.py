@@ -218,7 +218,6 @@ def prepare_synthetic(config: BenchConfig) -> None:
         generate_dataset(config.data_root, **kwargs, overwrite=True)
 
 
-DEFAULT_FEATURE_TYPE = {"charades": "i3d", "activitynet": "c3d"}
 #: clips per video after resampling on the feature path (2D-TAN / MMN: 16 and 64)
 NUM_CLIPS = {"charades": 16, "activitynet": 64}
 
@@ -320,7 +319,7 @@ def run(config: BenchConfig) -> Path:
 
 def run_speed_only(config: BenchConfig) -> Path:
     """``--speed``: measure the profile's models (no training) and write
-    ``results/synthetic/speed-<profile>.json`` with the Figure 12 plots."""
+    ``results/synthetic/speed-<profile>.json``."""
     if config.dataset != "synthetic":
         raise ValueError("--speed runs on the synthetic dataset (its videos are decoded)")
     prepare_synthetic(config)
@@ -449,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         if not features.exists():
             print(f"error: --features not found: {features}", file=sys.stderr)
             return 2
-        feature_type = feature_type or DEFAULT_FEATURE_TYPE[args.dataset]
+        from grounding.train.grounding import resolve_feature_type  # the training CLI's rule
+
+        feature_type = resolve_feature_type(features, feature_type, args.dataset)
     config = BenchConfig(
         dataset=args.dataset,
         data_root=data_root,
