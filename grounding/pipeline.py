@@ -168,6 +168,26 @@ class TrainedResults:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def recognize_over_seeds(
+    runner: StageRunner,
+    *,
+    data: Path,
+    model: str,
+    seeds: Sequence[int],
+    extra: Sequence[str],
+    bar: tqdm,
+    label: str,
+) -> list[tuple[dict, Path]]:
+    """Train (or reuse) one recognizer per seed; ``(metrics record, run folder)`` per seed, in
+    ``seeds`` order."""
+    done = []
+    for seed in seeds:
+        bar.set_postfix_str(f"{label} seed {seed}")
+        done.append(runner.recognition(data=data, model=model, seed=seed, extra=list(extra)))
+        bar.update()
+    return done
+
+
 def ground_over_seeds(
     runner: StageRunner,
     *,
@@ -251,20 +271,20 @@ def run_trained(
     bar = tqdm(total=jobs, desc="bench stages", unit="stage", file=sys.stderr)
     t0 = time.perf_counter()
     for model in models:
-        per_seed, first_dir = {}, None
-        for seed in seeds:
-            bar.set_postfix_str(f"recognition {model} seed {seed}")
-            record, run_dir = runner.recognition(
-                data=data,
-                model=model,
-                seed=seed,
-                extra=[*recognition_args, *(model_recognition_args or {}).get(model, ())],
-            )
-            per_seed[str(seed)] = record["metrics"]
-            first_dir = first_dir or run_dir
-            out.recognition_configs.setdefault(model, record.get("config", {}))
-            bar.update()
-        out.recognition[model] = summarize_per_seed(per_seed) | {"n_test": record.get("n_test")}
+        runs = recognize_over_seeds(
+            runner,
+            data=data,
+            model=model,
+            seeds=seeds,
+            extra=[*recognition_args, *(model_recognition_args or {}).get(model, ())],
+            bar=bar,
+            label=f"recognition {model}",
+        )
+        (first, first_dir), (last, _) = runs[0], runs[-1]
+        out.recognition_configs[model] = first.get("config", {})
+        out.recognition[model] = summarize_per_seed(
+            {str(seed): record["metrics"] for seed, (record, _) in zip(seeds, runs, strict=True)}
+        ) | {"n_test": last.get("n_test")}
         bar.set_postfix_str(f"features {model}")
         features = runner.extract(
             data=data, run_dir=first_dir, name=model, extra=list(extract_args)
@@ -287,18 +307,18 @@ def run_trained(
         for kind, variants in ABLATIONS.items():
             out.ablations[kind] = {}
             for variant, args in variants.items():
-                per_seed = {}
-                for seed in seeds:
-                    bar.set_postfix_str(f"{kind} ablation {variant} seed {seed}")
-                    record, _ = runner.recognition(
-                        data=data,
-                        model="ours",
-                        seed=seed,
-                        extra=[*recognition_args, *args],
-                    )
-                    per_seed[str(seed)] = record["metrics"]
-                    bar.update()
-                out.ablations[kind][variant] = summarize_per_seed(per_seed)
+                runs = recognize_over_seeds(
+                    runner,
+                    data=data,
+                    model="ours",
+                    seeds=seeds,
+                    extra=[*recognition_args, *args],
+                    bar=bar,
+                    label=f"{kind} ablation {variant}",
+                )
+                out.ablations[kind][variant] = summarize_per_seed(
+                    {str(seed): rec["metrics"] for seed, (rec, _) in zip(seeds, runs, strict=True)}
+                )
         out.seconds["ablations"] = round(time.perf_counter() - t1, 1)
     bar.close()
     return out
