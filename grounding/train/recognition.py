@@ -72,7 +72,7 @@ from grounding.train.paths import RunPaths, default_cache_dir
 MODELS = ("ours", "gtn", "dgcn")
 PROFILES = {"cpu": CPU_PROFILE, "full": FULL_PROFILE}
 #: training input side per profile: the CPU profile's width (0.5) trains at 96x96 by default,
-#: which halves the cost of its 128x128 so the default CPU pipeline stays near 15 minutes
+#: about half the cost of its 128x128 (the bench's default profile goes lower still, 64x64)
 TRAIN_INPUT_SIZE = {"cpu": 96, "full": FULL_PROFILE.input_size}
 
 
