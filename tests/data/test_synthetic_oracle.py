@@ -9,6 +9,7 @@ import pytest
 
 from grounding.data.features import open_features
 from grounding.data.synthetic.actions import ACTIONS
+from grounding.data.synthetic.generate import GENERATOR, VERSION
 from grounding.data.synthetic.oracle import (
     COLOURS,
     ORACLE_DIM,
@@ -59,9 +60,10 @@ def test_bad_rate_is_an_error(script) -> None:
         oracle_features(script, rate=0)
 
 
-def _manifest(root, n=2):
+def _manifest(root, n=2, version=VERSION):
     m = {
-        "generator": "grounding.synthetic",
+        "generator": GENERATOR,
+        "version": version,
         "seed": 0,
         "fps": 24,
         "size": 128,
@@ -86,3 +88,9 @@ def test_cli_reports_a_missing_or_foreign_manifest(tmp_path, capsys) -> None:
     (tmp_path / "manifest.json").write_text('{"generator": "other"}', encoding="utf-8")
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a manifest" in capsys.readouterr().err
+
+
+def test_a_manifest_of_another_generator_version_is_refused(tmp_path) -> None:
+    _manifest(tmp_path, version="0.9")
+    with pytest.raises(ValueError, match=r"generator version '0\.9'"):
+        write_oracle_features(tmp_path, tmp_path / "o", progress=False)

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from grounding.data.synthetic.actions import ACTIONS
 from grounding.data.synthetic.court import MID_X
+from grounding.data.synthetic.generate import GENERATOR, VERSION
 from grounding.data.synthetic.script import JERSEYS, VideoScript, make_script, video_id
 from grounding.io import atomic_path
 
@@ -76,17 +77,23 @@ def oracle_features(script: VideoScript, *, rate: float = 4.0) -> np.ndarray:
 
 def read_generator_settings(data: Path) -> dict:
     """``seed``, ``fps``, ``size`` and ``videos`` of a generated dataset's ``manifest.json``
-    (``ValueError`` naming the file when it is missing or not a synthetic manifest)."""
+    (``ValueError`` naming the file when it is missing, not a synthetic manifest, or of another
+    generator version, whose scripts this code would not rebuild)."""
     path = data / "manifest.json"
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: not a readable synthetic-dataset manifest ({e})") from e
     missing = [k for k in ("seed", "fps", "size", "videos") if k not in m]
-    if m.get("generator") != "grounding.synthetic" or missing:
+    if m.get("generator") != GENERATOR or missing:
         raise ValueError(
             f"{path}: not a manifest of python -m grounding.data.synthetic"
             + (f" (missing {missing})" if missing else "")
+        )
+    if m.get("version") != VERSION:
+        raise ValueError(
+            f"{path}: generator version {m.get('version')!r}, not {VERSION!r}; regenerate the "
+            "dataset so its scripts match this code"
         )
     return m
 
