@@ -37,7 +37,7 @@ from grounding.data.features import FEATURE_TYPES
 from grounding.eval import Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
 from grounding.eval.statistics import format_mean_std
-from grounding.io import write_json_atomic
+from grounding.io import file_digest, write_json_atomic
 from grounding.pipeline import (
     ModelRuns,
     StageFailed,
@@ -359,6 +359,16 @@ def check_regression(doc: dict, reference_path: Path) -> list:
     return failures
 
 
+def with_rgb_weights(profile: BenchProfile, weights: Path) -> BenchProfile:
+    """``profile`` with ``--rgb-weights`` added to the two-stream recognizers' arguments (the
+    ``ours`` model and its ablations). The stage cache key holds the file's digest as well as
+    its path, so new weights at the same path retrain."""
+    extra = ("--rgb-weights", str(weights.resolve()), "--rgb-weights-sha", file_digest(weights))
+    args = dict(profile.model_recognition_args)
+    args["ours"] = (*args.get("ours", ()), *extra)
+    return replace(profile, model_recognition_args=args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m grounding.bench", description=__doc__.split("\n\n")[0]
@@ -410,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also train the Table 3 / Figure 10 ablation recognizers (12 variants x seeds)",
     )
     p.add_argument(
+        "--rgb-weights",
+        type=Path,
+        default=None,
+        help="BN-Inception state dict (e.g. ImageNet) the two-stream recognizers start from "
+        "(synthetic; passed to grounding.train recognition)",
+    )
+    p.add_argument(
         "--check",
         type=Path,
         default=None,
@@ -432,6 +449,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --seeds must be >= 1", file=sys.stderr)
         return 2
     profile = PROFILES[args.profile]
+    if args.rgb_weights is not None:
+        if args.dataset != "synthetic" or not args.rgb_weights.is_file():
+            print(
+                "error: --rgb-weights needs --dataset synthetic and an existing file, got "
+                f"{args.dataset} and {args.rgb_weights}",
+                file=sys.stderr,
+            )
+            return 2
+        profile = with_rgb_weights(profile, args.rgb_weights)
     if args.dataset == "synthetic":
         data_root = args.data_root or default_synthetic_root(profile)
         split = args.split or "test"

@@ -32,7 +32,6 @@ if __name__ == "__main__":  # sleeping, not spinning, OpenMP threads (see ground
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -57,7 +56,7 @@ from grounding.data.action_dataset import (
 )
 from grounding.data.flow import flow_stacks
 from grounding.data.video import read_frames, segment_indices, video_info
-from grounding.io import atomic_path, check_input_dir, check_input_file
+from grounding.io import atomic_path, check_input_dir, check_input_file, file_digest
 from grounding.models.checkpoint import load_checkpoint
 from grounding.train.distributed import resolve_device
 from grounding.train.recognition import RecognitionConfig, build_recognizer, config_from_dict
@@ -236,16 +235,8 @@ def _settings(config: RecognitionConfig, checkpoint: Path, clip_seconds: float) 
         "model": config.model,
         "clip_seconds": repr(float(clip_seconds)),
         "recognition_config": json.dumps(asdict(config), sort_keys=True),
-        "checkpoint_sha": _file_digest(checkpoint),
+        "checkpoint_sha": file_digest(checkpoint),
     }
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:

@@ -9,6 +9,7 @@ run could mistake for a finished one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -93,3 +94,12 @@ def check_input_dir(path: str | Path, what: str = "directory") -> Path:
     if not os.access(p, os.R_OK | os.X_OK):
         raise PermissionError(f"{what} is not readable: {p}")
     return p
+
+
+def file_digest(path: str | Path, *, chars: int = 16) -> str:
+    """The first ``chars`` hex digits of the file's SHA-256 (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:chars]

@@ -312,7 +312,11 @@ def run_trained(
                     data=data,
                     model="ours",
                     seeds=seeds,
-                    extra=[*recognition_args, *args],
+                    extra=[
+                        *recognition_args,
+                        *(model_recognition_args or {}).get("ours", ()),
+                        *args,
+                    ],
                     bar=bar,
                     label=f"{kind} ablation {variant}",
                 )

@@ -263,3 +263,30 @@ def test_bench_speed_only_measures_the_profile_models(tmp_path, capsys):
     doc = json.loads(out.read_text())
     assert doc["speed"] and "grounding" not in doc
     assert "wrote" in capsys.readouterr().out
+
+
+def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsys):
+    from grounding.bench import with_rgb_weights
+    from grounding.io import file_digest
+    from grounding.profiles import PROFILES
+
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"not really weights")
+    profile = with_rgb_weights(PROFILES["default"], weights)
+    ours = profile.model_recognition_args["ours"]
+    assert ours == (
+        "--rgb-weights",
+        str(weights.resolve()),
+        "--rgb-weights-sha",
+        file_digest(weights),
+    )
+    assert (
+        profile.model_recognition_args["gtn"] == PROFILES["default"].model_recognition_args["gtn"]
+    )
+    assert main(["--rgb-weights", str(tmp_path / "missing.pth")]) == 2
+    assert "existing file" in capsys.readouterr().err
+    assert (
+        main(["--dataset", "charades", "--data-root", str(tmp_path), "--rgb-weights", str(weights)])
+        == 2
+    )
+    assert "--dataset synthetic" in capsys.readouterr().err

@@ -44,7 +44,8 @@ Weights: :func:`build_bninception` loads a state dict from a ``.pt``/``.pth`` fi
 names or the flat TSN / ``pretrainedmodels`` names (``inception_3a_1x1.weight``,
 ``inception_3a_1x1_bn.running_mean``, ...); classifier keys (``fc.*``, ``last_linear.*``) are
 ignored. The Caffe-converted ImageNet weights expect BGR input in 0..255 minus the mean
-``(104, 117, 128)``.
+``(104, 117, 128)``; :func:`grounding.models.two_stream.build_two_stream` re-expresses their
+conv1 for its normalised RGB input.
 """
 
 from __future__ import annotations

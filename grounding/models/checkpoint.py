@@ -43,12 +43,16 @@ def config_to_dict(config: Any) -> dict[str, Any]:
 
 
 def config_differences(stored: dict[str, Any], expected: dict[str, Any]) -> list[str]:
-    """``"field: checkpoint X, expected Y"`` for every differing field."""
+    """``"field: checkpoint X, expected Y"`` for every differing field. A field the checkpoint
+    does not have is no difference while the expected value is ``None`` (an option added after
+    the checkpoint was written, left off)."""
     diffs = []
     for key in sorted(set(stored) | set(expected)):
         if key not in expected:
             diffs.append(f"{key}: checkpoint {stored[key]!r}, not in the expected config")
         elif key not in stored:
+            if expected[key] is None:  # a field added later, at its "off" default
+                continue
             diffs.append(f"{key}: missing from the checkpoint, expected {expected[key]!r}")
         elif stored[key] != expected[key]:
             diffs.append(f"{key}: checkpoint {stored[key]!r}, expected {expected[key]!r}")

@@ -26,12 +26,20 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from grounding.models.bninception import BNInception, build_bninception
+from grounding.models.bninception import (
+    BNInception,
+    build_bninception,
+    load_backbone_weights,
+    read_state_dict,
+)
 from grounding.models.spatial import GlobalAvgPooling, SpatialAttentionPooling
 from grounding.models.temporal import ResidualTemporal, build_temporal
 
 IMAGENET_RGB_MEAN = (123.675, 116.28, 103.53)  # 0..255 scale
 IMAGENET_RGB_STD = (58.395, 57.12, 57.375)
+#: what Caffe-converted BN-Inception weights (TSN, ``pretrainedmodels``) expect: BGR in 0..255
+#: minus this mean, no scaling
+CAFFE_BGR_MEAN = (104.0, 117.0, 128.0)
 FLOW_MEAN = 128.0
 FLOW_STD = 64.0
 
@@ -256,19 +264,66 @@ def _temporal(config: TwoStreamConfig, dim: int) -> nn.Module | None:
     return ResidualTemporal(module, dim)
 
 
+def caffe_conv1_to_rgb(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    mean: Sequence[float] = IMAGENET_RGB_MEAN,
+    std: Sequence[float] = IMAGENET_RGB_STD,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-express a Caffe-converted conv1 for this network's RGB input.
+
+    Caffe's conv1 computes ``W * (x_bgr - CAFFE_BGR_MEAN) + b``; the stream feeds
+    ``x_n = (x_rgb - mean) / std``. With ``W'`` = ``W`` with its input channels reversed,
+    the same response is ``(W' * std) * x_n + b + sum(W' * (mean - CAFFE_BGR_MEAN[::-1]))``,
+    exact except where the zero padding of the border differs.
+
+    Args:
+        weight: ``(C_out, 3, k, k)`` Caffe conv1 weights (BGR input channels).
+        bias: ``(C_out,)``.
+
+    Returns:
+        ``(weight, bias)`` for RGB input normalised by ``mean`` / ``std``.
+    """
+    if weight.ndim != 4 or weight.shape[1] != 3:
+        raise ValueError(f"conv1 weight must be (C_out, 3, k, k), got {tuple(weight.shape)}")
+    flipped = weight.flip(1)
+    std_t = torch.tensor(std, dtype=weight.dtype)[None, :, None, None]
+    shift = torch.tensor(mean, dtype=weight.dtype) - torch.tensor(CAFFE_BGR_MEAN[::-1])
+    return flipped * std_t, bias + (flipped * shift[None, :, None, None]).sum(dim=(1, 2, 3))
+
+
+def _from_caffe_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with its conv1 converted by :func:`caffe_conv1_to_rgb` when it uses the flat
+    TSN / ``pretrainedmodels`` names (Caffe conversions); this package's own keys (weights it
+    exported, already for normalised RGB) pass unchanged."""
+    for prefix in ("", "module.", "base_model."):
+        w_key, b_key = f"{prefix}conv1_7x7_s2.weight", f"{prefix}conv1_7x7_s2.bias"
+        if w_key in state and b_key in state:
+            state = dict(state)
+            state[w_key], state[b_key] = caffe_conv1_to_rgb(state[w_key], state[b_key])
+            break
+    return state
+
+
 def build_two_stream(
     *, config: TwoStreamConfig, rgb_weights: str | Path | None = None
 ) -> TwoStreamNetwork:
     """Build the two-stream network. ``rgb_weights``: an optional BN-Inception state dict
     (e.g. ImageNet) for the RGB backbone; the flow backbone starts from the same weights with
-    conv1 converted by eq. 6. Partial BN defaults to on exactly when weights are given (when
-    training from scratch every BN must learn its statistics)."""
+    conv1 converted by eq. 6. Weights with TSN's flat Caffe names get their conv1 re-expressed
+    for the normalised RGB input (:func:`caffe_conv1_to_rgb`). Partial BN defaults to on
+    exactly when weights are given (when training from scratch every BN must learn its
+    statistics)."""
     if config.num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {config.num_classes}")
     if config.flow_stack < 1:
         raise ValueError(f"flow_stack must be >= 1, got {config.flow_stack}")
     partial_bn = rgb_weights is not None if config.partial_bn is None else config.partial_bn
-    rgb_backbone = build_bninception(width_mult=config.width_mult, weights=rgb_weights)
+    rgb_backbone = build_bninception(width_mult=config.width_mult)
+    if rgb_weights is not None:
+        state = _from_caffe_layout(read_state_dict(rgb_weights))
+        load_backbone_weights(rgb_backbone, state, source=str(rgb_weights))
     flow_backbone = make_flow_backbone(rgb_backbone, in_channels=2 * config.flow_stack)
     dim = rgb_backbone.out_dim
     flow_channels = flow_backbone.in_channels

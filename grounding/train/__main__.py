@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (NonFiniteError, ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
+    except (NonFiniteError, ValueError, OSError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     return 0

@@ -45,7 +45,7 @@ from grounding.data.action_dataset import (
 )
 from grounding.data.hmdb import ActionSplit, read_hmdb51_split
 from grounding.eval.classification import classification_metrics
-from grounding.io import write_json_atomic
+from grounding.io import check_input_file, file_digest, write_json_atomic
 from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
 from grounding.models.checkpoint import unwrap
 from grounding.models.temporal import TEMPORAL_KINDS
@@ -98,6 +98,9 @@ class RecognitionConfig:
         skeleton_frames: frames per skeleton window (gtn/dgcn).
         epochs, batch_size (global), lr, weight_decay, warmup_epochs, seed: optimisation.
         split: HMDB51 split number.
+        rgb_weights_sha: SHA-256 prefix of the BN-Inception state dict (e.g. ImageNet) both
+            backbones started from (``--rgb-weights``; the flow conv1 by eq. 6); ``None``:
+            from scratch. Partial BN is on exactly when it is set.
     """
 
     model: str
@@ -125,6 +128,7 @@ class RecognitionConfig:
     warmup_epochs: float = 0.5
     seed: int = 0
     split: int = 1
+    rgb_weights_sha: str | None = None
 
     @property
     def pixels(self) -> bool:
@@ -169,13 +173,27 @@ def config_from_dict(data: dict[str, Any]) -> RecognitionConfig:
     return RecognitionConfig(**data)
 
 
-def build_recognizer(config: RecognitionConfig) -> nn.Module:
+def build_recognizer(config: RecognitionConfig, *, rgb_weights: Path | None = None) -> nn.Module:
     """The model of ``config``: a two-stream network (``forward(rgb, flow) ->
     TwoStreamOutput``) or a GTN / DGCN joint+bone recognizer (``forward(x (N, 3, T, 17, 1)) ->
-    (N, K)``)."""
+    (N, K)``).
+
+    ``rgb_weights``: the BN-Inception state dict to start from; its digest must be
+    ``config.rgb_weights_sha``. Without it a pretrained config builds the same architecture
+    (Partial BN on) for loading a trained checkpoint."""
     config.validate()
+    if rgb_weights is not None:
+        if not config.pixels:
+            raise ValueError(f"--rgb-weights is for the two-stream model, not {config.model}")
+        digest = file_digest(rgb_weights)
+        if digest != config.rgb_weights_sha:
+            raise ValueError(
+                f"{rgb_weights}: SHA-256 {digest} is not the config's weights "
+                f"{config.rgb_weights_sha}"
+            )
     if config.pixels:
         return build_two_stream(
+            rgb_weights=rgb_weights,
             config=TwoStreamConfig(
                 num_classes=config.num_classes,
                 width_mult=config.width_mult,
@@ -186,7 +204,8 @@ def build_recognizer(config: RecognitionConfig) -> nn.Module:
                 heads=config.heads,
                 dropout=config.dropout,
                 fusion_weights=config.fusion_weights,
-            )
+                partial_bn=config.rgb_weights_sha is not None,
+            ),
         )
     builder = build_gtn if config.model == "gtn" else build_dgcn
     return builder(num_classes=config.num_classes, num_persons=1, dropout=config.dropout)
@@ -308,6 +327,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--workers", type=int, default=1, help="data loader processes per rank")
     p.add_argument("--cache-dir", type=Path, default=None, help="flow cache (default DIR/.cache)")
+    p.add_argument(
+        "--rgb-weights",
+        type=Path,
+        default=None,
+        help="BN-Inception state dict (.pth/.pt, weights only, or .safetensors; e.g. ImageNet) "
+        "both streams start from; turns Partial BN on",
+    )
+    p.add_argument(
+        "--rgb-weights-sha",
+        default=None,
+        help="refuse --rgb-weights unless its SHA-256 starts with this hex prefix",
+    )
+
+
+def _weights_digest(args: argparse.Namespace) -> str | None:
+    """The ``--rgb-weights`` file's SHA-256 prefix, checked against ``--rgb-weights-sha``."""
+    if args.rgb_weights is None:
+        if args.rgb_weights_sha is not None:
+            raise ValueError("--rgb-weights-sha needs --rgb-weights")
+        return None
+    if args.model != "ours":
+        raise ValueError(f"--rgb-weights is for --model ours (BN-Inception), not {args.model}")
+    digest = file_digest(check_input_file(args.rgb_weights, "--rgb-weights file"))
+    expected = (args.rgb_weights_sha or "").lower()
+    if not digest.startswith(expected[: len(digest)]):
+        raise ValueError(f"{args.rgb_weights}: SHA-256 {digest}, expected {expected}")
+    return digest
 
 
 def config_from_args(args: argparse.Namespace, classes: list[str]) -> RecognitionConfig:
@@ -334,6 +380,7 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
         weight_decay=args.weight_decay,
         seed=args.seed,
         split=args.split,
+        rgb_weights_sha=_weights_digest(args),
     )
     config.validate()
     return config
@@ -362,7 +409,7 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
         barrier(ctx)
     prep_seconds = time.perf_counter() - t0
 
-    model = wrap_model(build_recognizer(config), ctx)
+    model = wrap_model(build_recognizer(config, rgb_weights=args.rgb_weights), ctx)
     loader = make_loader(
         train_set,
         batch_size=config.batch_size,

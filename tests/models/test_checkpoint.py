@@ -167,3 +167,13 @@ def test_export_safetensors(tmp_path):
         assert '"num_clips": 6' in f.metadata()["config"]
     with pytest.raises(ValueError, match=r"\.safetensors"):
         export_safetensors(model, tmp_path / "model.bin")
+
+
+def test_config_field_added_later_at_its_off_default_is_no_difference():
+    from grounding.models.checkpoint import config_differences
+
+    stored = {"lr": 0.001}
+    assert config_differences(stored, {"lr": 0.001, "rgb_weights_sha": None}) == []
+    assert config_differences(stored, {"lr": 0.001, "rgb_weights_sha": "ab12"}) == [
+        "rgb_weights_sha: missing from the checkpoint, expected 'ab12'"
+    ]

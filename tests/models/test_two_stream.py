@@ -133,3 +133,33 @@ def test_bad_inputs():
         build_two_stream(config=dataclasses.replace(SMALL, fusion_weights=(-1.0, 1.0)))
     with pytest.raises(ValueError, match="num_classes"):
         build_two_stream(config=dataclasses.replace(SMALL, num_classes=1))
+
+
+def test_caffe_weights_see_the_same_image_through_the_rgb_normalisation(tmp_path):
+    """TSN's flat-named (Caffe) weights expect BGR minus (104, 117, 128); loaded into the RGB
+    stream, conv1 on the normalised RGB frame gives Caffe's response (away from the border)."""
+    from grounding.models.bninception import tsn_key_map
+    from grounding.models.two_stream import CAFFE_BGR_MEAN
+
+    torch.manual_seed(3)
+    caffe = build_bninception(width_mult=0.25)
+    for p in caffe.parameters():
+        nn.init.normal_(p, std=0.05)
+    flat = {v: k for k, v in tsn_key_map(caffe).items()}
+    state = {flat[k]: v for k, v in caffe.state_dict().items() if k in flat}
+    torch.save(state, tmp_path / "bn_inception.pth")
+    net = build_two_stream(config=SMALL, rgb_weights=tmp_path / "bn_inception.pth")
+
+    rgb, _ = _inputs(b=1, s=1)
+    x = rgb[0].float()  # (1, 3, H, W) RGB 0..255
+    bgr = x.flip(1) - torch.tensor(CAFFE_BGR_MEAN)[None, :, None, None]
+    with torch.no_grad():
+        want = caffe.conv1_7x7_s2.conv(bgr)
+        got = net.rgb.backbone.conv1_7x7_s2.conv(net.rgb.norm(x))
+    inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))  # 7x7, stride 2, pad 3
+    torch.testing.assert_close(got[inner], want[inner], rtol=1e-4, atol=1e-3)
+    assert not torch.allclose(got, want, atol=1e-3)  # only the padded border differs
+    # own-key weights (this package's export) load unchanged
+    torch.save(caffe.state_dict(), tmp_path / "own.pth")
+    own = build_two_stream(config=SMALL, rgb_weights=tmp_path / "own.pth")
+    assert torch.equal(own.rgb.backbone.conv1.weight, caffe.conv1.weight)

@@ -110,3 +110,64 @@ def test_bad_config_is_refused():
         build_recognizer(RecognitionConfig(model="ours", classes=("a", "b"), input_size=100))
     with pytest.raises(ValueError, match="at least 2 classes"):
         build_recognizer(RecognitionConfig(model="gtn", classes=("a",)))
+
+
+@pytest.fixture
+def weights_file(tmp_path):
+    """A width-0.25 BN-Inception state dict with recognisable values, saved weights-only."""
+    from grounding.models.bninception import build_bninception
+
+    net = build_bninception(width_mult=0.25)
+    torch.manual_seed(7)
+    state = {  # nudged values that remain valid BN statistics
+        k: v + 0.05 * torch.rand_like(v) if v.is_floating_point() else v
+        for k, v in net.state_dict().items()
+    }
+    path = tmp_path / "imagenet.pth"
+    torch.save(state, path)
+    return path, state
+
+
+def test_pretrained_backbones_start_from_the_weights_file(weights_file):
+    from grounding.io import file_digest
+
+    path, state = weights_file
+    config = RecognitionConfig(
+        model="ours", classes=("a", "b"), input_size=64, width_mult=0.25,
+        rgb_weights_sha=file_digest(path),
+    )  # fmt: skip
+    net = build_recognizer(config, rgb_weights=path).train()
+    rgb = net.rgb.backbone.state_dict()
+    assert all(torch.equal(rgb[k], v) for k, v in state.items())
+    conv1 = state["conv1_7x7_s2.conv.weight"]
+    flow_conv1 = net.flow.backbone.conv1.weight
+    assert flow_conv1.shape[1] == 10
+    assert torch.allclose(flow_conv1, conv1.mean(1, keepdim=True).expand_as(flow_conv1))
+    bns = [m for m in net.rgb.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns[0].training and not any(m.training for m in bns[1:])  # Partial BN
+    with pytest.raises(ValueError, match="is not the config's weights"):
+        build_recognizer(
+            RecognitionConfig(model="ours", classes=("a", "b"), rgb_weights_sha="0" * 16),
+            rgb_weights=path,
+        )
+
+
+def test_rgb_weights_cli_records_the_digest_and_refuses_bad_requests(
+    data, tmp_path, weights_file, capsys
+):
+    from grounding.io import file_digest
+
+    path, _ = weights_file
+    m = _run(data, tmp_path / "run", "--epochs", "1", "--segments", "2", "--rgb-weights", str(path))
+    assert m["config"]["rgb_weights_sha"] == file_digest(path) and m["finished"]
+    base = ["recognition", "--data", str(data), "--out", str(tmp_path / "x"), *TINY]
+    cases = [
+        (["--rgb-weights", str(tmp_path / "missing.pth")], "--rgb-weights file not found"),
+        (["--model", "gtn", "--rgb-weights", str(path)], "for --model ours"),
+        (["--rgb-weights", str(path), "--rgb-weights-sha", "ffff0000"], "expected ffff0000"),
+        (["--rgb-weights-sha", "ab"], "needs --rgb-weights"),
+        (["--width", "0.5", "--rgb-weights", str(path)], "shape mismatches"),
+    ]
+    for extra, message in cases:
+        assert main([*base, *extra]) == 2
+        assert message in capsys.readouterr().err
