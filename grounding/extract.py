@@ -12,7 +12,9 @@ Features per clip, by the checkpoint's model:
   (RGB and flow stream features concatenated, after the spatial and temporal modules,
   :meth:`TwoStreamNetwork.segment_features`), averaged over the ``S`` TSN snippets taken at the
   middles of ``S`` equal segments of the clip (the test-time sampling of training, so the
-  temporal module sees what it was trained on). ``D = 2 * width``-scaled 1024.
+  temporal module sees what it was trained on). ``D = 2 * width``-scaled 1024. ``--stream rgb``
+  or ``flow`` keeps one stream's half (``D`` = width-scaled 1024), e.g. to leave out a stream
+  that did not learn.
 - ``gtn`` / ``dgcn`` (skeletons ``DIR/skeletons/<vid>.npz``, key ``joints (T, M, 17, 3)``):
   the recognizer's pooled joint+bone features of each person's window (person-normalised as in
   training), then the mean and the max over the ``M`` persons concatenated (``D = 2 * 2 * C``),
@@ -196,6 +198,19 @@ def skeleton_fps(path: Path, video: Path) -> float:
     raise ValueError(f"{path}: no 'fps' entry and no video {video} to read the frame rate from")
 
 
+#: ``--stream`` choices of the two-stream model's features
+STREAMS = ("fused", "rgb", "flow")
+
+
+def _stream_features(model: nn.Module, rgb: torch.Tensor, flow: torch.Tensor, stream: str):
+    """``(B, S, D)`` segment features of the two streams concatenated, or of one stream."""
+    if stream == "rgb":
+        return model.rgb.segment_features(rgb)
+    if stream == "flow":
+        return model.flow.segment_features(flow)
+    return model.segment_features(rgb, flow)
+
+
 @torch.no_grad()
 def _features(
     model: nn.Module,
@@ -203,6 +218,7 @@ def _features(
     inputs: object,
     batch_size: int,
     device: torch.device,
+    stream: str = "fused",
 ) -> np.ndarray:
     chunks = []
     if config.pixels:
@@ -210,7 +226,7 @@ def _features(
         for i in range(0, len(rgb), batch_size):
             r = torch.from_numpy(rgb[i : i + batch_size]).to(device)
             f = torch.from_numpy(flow[i : i + batch_size]).to(device)
-            chunks.append(model.segment_features(r, f).mean(dim=1).float().cpu())
+            chunks.append(_stream_features(model, r, f, stream).mean(dim=1).float().cpu())
         return torch.cat(chunks).numpy()
     x = inputs  # (K, M, 3, T, V, 1)
     k, m = x.shape[:2]
@@ -229,14 +245,21 @@ def _parts_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.parts"
 
 
-def _settings(config: RecognitionConfig, checkpoint: Path, clip_seconds: float) -> dict[str, str]:
-    return {
+def _settings(
+    config: RecognitionConfig, checkpoint: Path, clip_seconds: float, stream: str = "fused"
+) -> dict[str, str]:
+    """What a feature file was made with (its HDF5 attributes); ``stream`` only when it is not
+    the fused default, so files written before ``--stream`` existed still match."""
+    settings = {
         "generator": GENERATOR,
         "model": config.model,
         "clip_seconds": repr(float(clip_seconds)),
         "recognition_config": json.dumps(asdict(config), sort_keys=True),
         "checkpoint_sha": file_digest(checkpoint),
     }
+    if stream != "fused":
+        settings["stream"] = stream
+    return settings
 
 
 def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:
@@ -250,11 +273,12 @@ def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:
     if out.exists():
         try:
             with h5py.File(out, "r") as f:
-                attrs = {k: str(f.attrs.get(k, "")) for k in settings}
+                keys = {*settings, "stream"}  # "stream" is absent from fused files
+                attrs = {k: str(f.attrs.get(k, "")) for k in keys}
                 done = set(f.keys())
         except OSError as exc:
             raise ValueError(f"{out}: exists but is not a readable HDF5 file ({exc})") from exc
-        differ = sorted(k for k in settings if attrs[k] != settings[k])
+        differ = sorted(k for k in keys if attrs[k] != settings.get(k, ""))
         if differ:
             raise ValueError(
                 f"{out} was extracted with other settings ({', '.join(differ)} differ); "
@@ -316,6 +340,7 @@ def extract_features(
     overwrite: bool = False,
     progress: bool = True,
     input_size: int | None = None,
+    stream: str = "fused",
 ) -> dict[str, object]:
     """Extract (or finish extracting) the features of every video; returns a summary.
 
@@ -323,17 +348,22 @@ def extract_features(
     trained at: the trimmed training clips are close-ups of one player, the grounding videos
     wide shots where a player is a few times smaller, so a larger side brings the players
     back to the scale the network learned (BN-Inception ends in global pooling, so any multiple
-    of 32 works)."""
+    of 32 works). ``stream``: ``fused`` (both streams' features), ``rgb`` or ``flow`` (one
+    stream's; two-stream checkpoints only)."""
     t0 = time.perf_counter()
+    if stream not in STREAMS:
+        raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
     dev = resolve_device(device)
     model, config = load_recognizer(checkpoint, device=dev)
+    if stream != "fused" and not config.pixels:
+        raise ValueError(f"--stream {stream} is for two-stream checkpoints, not {config.model}")
     if input_size is not None and config.pixels:
         config = replace(config, input_size=input_size)
         config.validate()
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
-    settings = _settings(config, Path(checkpoint), clip_seconds)
+    settings = _settings(config, Path(checkpoint), clip_seconds, stream)
     sources = _sources(Path(data), config, videos_dir)
     done = _existing(out, settings, overwrite)
     todo = [vid for vid in sources if vid not in done]
@@ -356,7 +386,7 @@ def extract_features(
     )
     with bar, ThreadPoolExecutor(max_workers=1) as pool:  # decode/flow of the next video
         for vid, inputs in _prefetch(pool, load, todo):  # overlaps the model of this one
-            feats = _features(model, config, inputs, batch_size, dev)
+            feats = _features(model, config, inputs, batch_size, dev, stream)
             with atomic_path(parts / f"{vid}.npy") as tmp:
                 np.save(tmp, feats.astype(np.float32))
             bar.update(1)
@@ -367,6 +397,7 @@ def extract_features(
         "skipped (already done)": len(sources) - len(todo),
         "feature dim": _feature_dim(out),
         "model": config.model,
+        "stream": stream if config.pixels else "-",
         "clip seconds": clip_seconds,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -406,6 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="pixel models: frame side fed to the network (default: its training side)",
     )
+    p.add_argument(
+        "--stream",
+        choices=STREAMS,
+        default="fused",
+        help="two-stream features: both streams concatenated (default) or one stream's",
+    )
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
@@ -425,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             videos_dir=args.videos_dir,
             overwrite=args.overwrite,
             input_size=args.input_size,
+            stream=args.stream,
         )
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -187,3 +187,25 @@ def test_input_size_override_feeds_another_side(data, checkpoints, tmp_path):
         extract_features(
             data=data, checkpoint=checkpoints["ours"], out=tmp_path / "x.h5", input_size=100
         )
+
+
+def test_one_stream_features_are_that_half_of_the_fused(data, checkpoints, tmp_path, capsys):
+    fused, flow, rgb = (tmp_path / f"{s}.h5" for s in ("fused", "flow", "rgb"))
+    ckpt = checkpoints["ours"]
+    extract_features(data=data, checkpoint=ckpt, out=fused, progress=False)
+    for out, stream in ((flow, "flow"), (rgb, "rgb")):
+        summary = extract_features(
+            data=data, checkpoint=ckpt, out=out, stream=stream, progress=False
+        )
+        assert summary["stream"] == stream and summary["feature dim"] == 256
+    vid = _vids(data)[0]
+    with h5py.File(fused, "r") as a, h5py.File(flow, "r") as b, h5py.File(rgb, "r") as c:
+        np.testing.assert_allclose(b[vid][()], a[vid][:, 256:], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(c[vid][()], a[vid][:, :256], rtol=1e-5, atol=1e-6)
+        assert b.attrs["stream"] == "flow" and "stream" not in a.attrs
+    for out, stream in ((fused, "flow"), (flow, "fused")):  # another stream into a file
+        with pytest.raises(ValueError, match=r"\(stream differ\)"):
+            extract_features(data=data, checkpoint=ckpt, out=out, stream=stream, progress=False)
+    argv = ["--data", str(data), "--out", str(tmp_path / "g.h5"), "--stream", "flow"]
+    assert main([*argv, "--checkpoint", str(checkpoints["gtn"])]) == 2
+    assert "two-stream checkpoints" in capsys.readouterr().err
