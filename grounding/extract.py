@@ -273,7 +273,7 @@ def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:
     if out.exists():
         try:
             with h5py.File(out, "r") as f:
-                keys = {*settings, "stream"}  # "stream" is absent from fused files
+                keys = {*settings, *f.attrs}  # a setting written only when not default
                 attrs = {k: str(f.attrs.get(k, "")) for k in keys}
                 done = set(f.keys())
         except OSError as exc:
