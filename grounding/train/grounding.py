@@ -365,7 +365,9 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
     train_set = GroundingDataset(train_q, store, train_emb, num_clips=config.num_clips)
     test_set = GroundingDataset(test_q, store, test_emb, num_clips=config.num_clips)
 
-    model = wrap_model(build_grounding_network(config), ctx)
+    net = build_grounding_network(config)
+    net.fit_sentence_stats(train_set.sentences[train_set.items])
+    model = wrap_model(net, ctx)
     loader = make_loader(
         train_set, batch_size=config.batch_size, ctx=ctx, shuffle=True, seed=config.seed
     )

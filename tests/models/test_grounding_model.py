@@ -149,3 +149,27 @@ def test_positions_break_the_order_blindness_of_self_attention():
     a = model.temporal(x + model.position)
     b = model.temporal(x.flip(1) + model.position).flip(1)
     assert not torch.allclose(a, b)
+
+
+def test_sentence_standardizer_fits_train_statistics():
+    torch.manual_seed(0)
+    train = torch.randn(50, 12) * 0.05 + 0.3
+    model = build_grounding_model(config=TINY)
+    x = torch.randn(4, 12)
+    assert torch.equal(model.sentence_norm(x), x)  # identity before fitting
+    model.fit_sentence_stats(train.numpy())
+    z = model.sentence_norm(train)
+    assert torch.allclose(z.mean(0), torch.zeros(12), atol=1e-5)
+    assert torch.allclose(z.std(0), torch.ones(12), atol=1e-4)
+    # the statistics are buffers: they travel in the state dict
+    other = build_grounding_model(config=TINY)
+    other.load_state_dict(model.state_dict())
+    assert torch.allclose(other.sentence_norm(x), model.sentence_norm(x))
+
+
+@pytest.mark.parametrize(
+    "bad", [torch.randn(1, 12), torch.randn(5, 11), torch.full((5, 12), float("nan"))]
+)
+def test_sentence_standardizer_rejects_bad_statistics_input(bad):
+    with pytest.raises(ValueError, match="sentence"):
+        build_grounding_model(config=TINY).fit_sentence_stats(bad)

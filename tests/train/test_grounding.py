@@ -112,6 +112,11 @@ def test_run_on_user_features_writes_predictions_and_metrics(data, npy_features,
     assert len(preds) == m["n_test"] > 0
     out = capsys.readouterr().out
     assert "prior-only (blind)" in out and "ours (trained)" in out and "R1@0.5" in out
+    # the sentence standardizer was fitted on the training sentences before training
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["model"]
+    assert not torch.allclose(
+        state["sentence_norm.std"], torch.ones_like(state["sentence_norm.std"])
+    )
 
 
 @pytest.mark.parametrize("model", ["gtn", "dgcn"])
