@@ -46,7 +46,7 @@ from grounding.data.synthetic.writers import (
 from grounding.io import file_digest, write_json_atomic
 
 GENERATOR = "grounding.synthetic"
-VERSION = "1.1"
+VERSION = "1.2"
 TEST_FRACTION = 0.25
 STATE_FILE = ".synthetic.json"
 PROGRESS_DIR = ".progress"
