@@ -66,14 +66,14 @@ PROFILES: dict[str, BenchProfile] = {
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
     # sized for about an hour on 2 CPU cores: the pixel recognizer at 64 px / width 0.25 (about
-    # 6 minutes per seed), the skeleton baselines 5 epochs, grounding 4 epochs over the ~8,500
+    # 6 minutes per seed), the skeleton baselines 5 epochs, grounding 2 epochs over the ~8,500
     # training queries with a 64-channel map and 3x3 convs
     "default": BenchProfile(
         name="default",
         n_videos=200,
         recognition_args=("--input-size", "64", "--width", "0.25", "--epochs", "16"),
         model_recognition_args={"gtn": ("--epochs", "5"), "dgcn": ("--epochs", "5")},
-        grounding_args=("--epochs", "4", "--head-kernel", "3", "--map-dim", "64"),
+        grounding_args=("--epochs", "2", "--head-kernel", "3", "--map-dim", "64"),
     ),
     "paper": BenchProfile(
         name="paper",
