@@ -65,9 +65,10 @@ PROFILES: dict[str, BenchProfile] = {
         grounding_args=_SMOKE_GROUNDING,
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
-    # sized for about an hour on 2 CPU cores: the pixel recognizer at 64 px / width 0.25 (about
-    # 6 minutes per seed), the skeleton baselines 5 epochs, grounding 2 epochs over the ~8,500
-    # training queries with a 64-channel map and 3x3 convs
+    # sized for 1-1.5 hours on 2 CPU cores (the committed run: 1 h 25 min, with other work on the
+    # machine): the pixel recognizer at 64 px / width 0.25 (11-17 minutes per seed in that run),
+    # the skeleton baselines 5 epochs, grounding 2 epochs over the ~8,500 training queries with a
+    # 64-channel map and 3x3 convs
     "default": BenchProfile(
         name="default",
         n_videos=200,
