@@ -54,10 +54,11 @@ from grounding.data.action_dataset import (
     load_skeleton,
     resize_frames,
     skeleton_window,
+    snippet_rgb,
     subtract_camera_motion,
 )
 from grounding.data.flow import flow_stacks
-from grounding.data.video import read_frames, segment_indices, video_info
+from grounding.data.video import segment_indices, video_info
 from grounding.io import atomic_path, check_input_dir, check_input_file, file_digest
 from grounding.models.checkpoint import load_checkpoint
 from grounding.train.distributed import resolve_device
@@ -155,7 +156,7 @@ def pixel_clip_inputs(
     )
     if config.flow_compensation:
         flow = subtract_camera_motion(flow)
-    rgb = read_frames(video, starts + length // 2).transpose(0, 3, 1, 2)
+    rgb = snippet_rgb(video, starts + length // 2, kind=config.rgb_input)
     rgb = resize_frames(np.ascontiguousarray(rgb), config.input_size)
     flow = resize_frames(flow, config.input_size)
     k = len(windows)

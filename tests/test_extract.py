@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import cv2
 import h5py
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from grounding.data.action_dataset import resize_frames, snippet_rgb
 from grounding.data.features import HDF5Features
 from grounding.data.synthetic import generate_dataset
 from grounding.data.video import VideoError, video_info
@@ -169,6 +171,24 @@ def test_bad_inputs(data, checkpoints, tmp_path, capsys):
         pixel_clip_inputs(short, config, 1.0)
     with pytest.raises(ValueError, match=r"\.h5"):
         extract_features(data=data, checkpoint=checkpoints["ours"], out=tmp_path / "f.npy")
+
+
+def test_rgb_difference_checkpoints_extract_differences(data, checkpoints):
+    config = read_recognition_config(checkpoints["ours"])
+    assert config.rgb_input == "frames"
+    video = data / "videos" / f"{_vids(data)[0]}.mp4"
+    rgb, flow = pixel_clip_inputs(video, config, 1.0)
+    rgb_d, flow_d = pixel_clip_inputs(video, replace(config, rgb_input="diff"), 1.0)
+    np.testing.assert_array_equal(flow, flow_d)
+    info = video_info(video)
+    windows = clip_windows(info.n_frames, info.fps, 1.0)
+    starts = snippet_starts(
+        windows, info.n_frames, segments=rgb.shape[1], length=config.flow_length
+    ).reshape(-1)
+    want = snippet_rgb(video, starts + config.flow_length // 2, kind="diff")
+    want = resize_frames(want, config.input_size).reshape(rgb_d.shape)
+    np.testing.assert_array_equal(rgb_d, want)
+    assert not np.array_equal(rgb, rgb_d)
 
 
 def test_input_size_override_feeds_another_side(data, checkpoints, tmp_path):

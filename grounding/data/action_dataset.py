@@ -58,6 +58,7 @@ __all__ = [
     "resize_frames",
     "skeleton_window",
     "snippet_frames",
+    "snippet_rgb",
     "subtract_camera_motion",
 ]
 
@@ -183,6 +184,33 @@ def snippet_frames(
     return starts, starts + length // 2
 
 
+#: what the RGB stream is fed: ``frames`` (the paper's RGB frames) or ``diff`` (TSN's RGB
+#: difference, :func:`snippet_rgb`)
+RGB_INPUTS = ("frames", "diff")
+#: frames between the two images of an RGB difference
+DIFF_GAP = 2
+
+
+def snippet_rgb(
+    video: str | Path, frames: np.ndarray, *, kind: str = "frames", gap: int = DIFF_GAP
+) -> np.ndarray:
+    """``(S, 3, H, W)`` uint8 RGB-stream input of the snippets centred on ``frames`` (S,).
+
+    ``frames``: the RGB frames themselves. ``diff``: TSN's RGB-difference modality (Wang et
+    al., ECCV 2016, sec. 3.2), ``128 + frame[t] - frame[t - gap]`` clipped to 0..255 (``t -
+    gap`` clamped at 0): what moved between the two frames, in the colours of what moved. On
+    the synthetic clips the static courts (a different floor, paint and lines per clip) let
+    the RGB stream memorise backgrounds instead of poses; the difference removes them."""
+    if kind not in RGB_INPUTS:
+        raise ValueError(f"unknown RGB input {kind!r}; choose one of {RGB_INPUTS}")
+    frames = np.asarray(frames, dtype=np.int64)
+    if kind == "frames":
+        return read_frames(video, frames).transpose(0, 3, 1, 2)
+    both = read_frames(video, np.concatenate([frames, np.maximum(frames - gap, 0)]))
+    now, before = both[: len(frames)].astype(np.int16), both[len(frames) :].astype(np.int16)
+    return np.clip(128 + now - before, 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
+
+
 def subtract_camera_motion(flow: np.ndarray) -> np.ndarray:
     """Remove the dominant (camera) translation from uint8 flow fields ``(..., C, H, W)``:
     every channel minus its spatial median, re-centred on 128 (a translation-only version of
@@ -230,7 +258,9 @@ class ActionClipDataset(Dataset):
             (:func:`subtract_camera_motion`).
         jitter: RGB brightness / contrast jitter amplitude when training (``x * (1 + c) + 255
             * b`` with ``c, b`` uniform in ``[-jitter, jitter]``; hue is left alone so colour
-            words keep their meaning); 0 disables it.
+            words keep their meaning; for ``rgb_input="diff"`` the contrast only, around 128,
+            since a brightness change cancels in a difference); 0 disables it.
+        rgb_input: ``frames`` or ``diff`` (:func:`snippet_rgb`).
 
     Items: ``{"rgb": (S, 3, H, W) uint8, "flow": (S, 2L, H, W) uint8, "label": int,
     "index": int}``.
@@ -250,6 +280,7 @@ class ActionClipDataset(Dataset):
         crop_scales: Sequence[float] = (1.0, 0.875, 0.75, 0.66),
         jitter: float = 0.2,
         compensate: bool = False,
+        rgb_input: str = "frames",
     ) -> None:
         if not clips:
             raise ValueError("no clips to build an action dataset from")
@@ -269,6 +300,9 @@ class ActionClipDataset(Dataset):
         self.crop_scales = tuple(crop_scales)
         self.jitter = float(jitter)
         self.compensate = compensate
+        if rgb_input not in RGB_INPUTS:
+            raise ValueError(f"unknown RGB input {rgb_input!r}; choose one of {RGB_INPUTS}")
+        self.rgb_input = rgb_input
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -293,7 +327,7 @@ class ActionClipDataset(Dataset):
         flow = fields[idx].reshape(self.segments, 2 * self.flow_length, *fields.shape[2:])
         if self.compensate:
             flow = subtract_camera_motion(flow)
-        rgb = read_frames(clip.path, frames).transpose(0, 3, 1, 2)  # (S, 3, H, W)
+        rgb = snippet_rgb(clip.path, frames, kind=self.rgb_input)  # (S, 3, H, W)
         if rgb.shape[2:] != flow.shape[2:]:
             raise VideoError(
                 clip.path, f"frame size {rgb.shape[2:]} differs from its cached flow {flow.shape}"
@@ -319,7 +353,10 @@ class ActionClipDataset(Dataset):
             rgb, flow = rgb[..., ::-1], flip_flow(flow)
         if self.jitter > 0:
             c, b = rng.uniform(-self.jitter, self.jitter, 2)
-            rgb = np.clip(rgb * (1.0 + c) + 255.0 * b, 0, 255).astype(np.uint8)
+            if self.rgb_input == "diff":
+                rgb = np.clip((rgb - 128.0) * (1.0 + c) + 128.0, 0, 255).astype(np.uint8)
+            else:
+                rgb = np.clip(rgb * (1.0 + c) + 255.0 * b, 0, 255).astype(np.uint8)
         return rgb, flow
 
 

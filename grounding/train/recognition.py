@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from baselines.dgcn import build_dgcn
 from baselines.gtn import build_gtn
 from grounding.data.action_dataset import (
+    RGB_INPUTS,
     ActionClipDataset,
     ClipFlowCache,
     FlowSettings,
@@ -93,6 +94,8 @@ class RecognitionConfig:
         flow_length: flow fields per stack (5: 10 channels).
         flow_method / flow_preset / flow_bound: optical flow settings.
         flow_compensation: subtract the camera translation from the flow fields.
+        rgb_input: what the RGB stream sees, ``frames`` (the paper) or ``diff`` (TSN's RGB
+            difference, :func:`grounding.data.action_dataset.snippet_rgb`).
         fusion_weights: RGB : flow score weights (eq. 7).
         dropout: before the classifier(s).
         skeleton_frames: frames per skeleton window (gtn/dgcn).
@@ -118,6 +121,7 @@ class RecognitionConfig:
     flow_preset: str = "medium"
     flow_bound: float = 20.0
     flow_compensation: bool = False
+    rgb_input: str = "frames"
     fusion_weights: tuple[float, float] = (1.0, 1.5)
     dropout: float = 0.5
     skeleton_frames: int = 32
@@ -148,6 +152,8 @@ class RecognitionConfig:
             raise ValueError(f"recognition needs at least 2 classes, got {list(self.classes)}")
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
+        if self.rgb_input not in RGB_INPUTS:
+            raise ValueError(f"unknown RGB input {self.rgb_input!r}; choose one of {RGB_INPUTS}")
         if self.temporal not in TEMPORAL_KINDS:
             raise ValueError(f"unknown temporal module {self.temporal!r}: {TEMPORAL_KINDS}")
         if (
@@ -276,6 +282,7 @@ def make_datasets(
             "input_size": config.input_size,
             "flow_length": config.flow_length,
             "compensate": config.flow_compensation,
+            "rgb_input": config.rgb_input,
         }
         return (
             ActionClipDataset(split.train, train=True, segments=config.segments, **common),
@@ -319,6 +326,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="subtract the camera translation from the flow fields (default on)",
+    )
+    p.add_argument(
+        "--rgb-input",
+        choices=RGB_INPUTS,
+        default="frames",
+        help="RGB stream input: frames (the paper) or diff (TSN's RGB difference, frame t - "
+        "frame t-2; ignores static backgrounds)",
     )
     p.add_argument("--split", type=int, default=1, help="HMDB51 split number (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -372,6 +386,7 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
         spatial_residual=not args.no_residual,
         flow_method=args.flow_method,
         flow_compensation=args.flow_compensation,
+        rgb_input=args.rgb_input,
         dropout=args.dropout if args.dropout is not None else (0.1 if graph else 0.5),
         skeleton_frames=args.skeleton_frames,
         epochs=args.epochs or (10 if graph else 12),

@@ -20,11 +20,12 @@ from grounding.data.action_dataset import (
     mirror_skeleton,
     normalize_skeleton,
     snippet_frames,
+    snippet_rgb,
     subtract_camera_motion,
 )
 from grounding.data.hmdb import ActionClip, read_hmdb51_split
 from grounding.data.synthetic import generate_dataset
-from grounding.data.video import VideoError
+from grounding.data.video import VideoError, read_frames
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,49 @@ def test_clip_shorter_than_a_flow_stack_is_an_error(tmp_path, cache):
     ds = ActionClipDataset([ActionClip(path, 0, "run", "train")], flow_cache=cache, train=True)
     with pytest.raises(VideoError, match=r"short\.mp4.*fewer than one flow stack"):
         ds[0]
+
+
+def _ramp_video(path: Path, n: int = 8, side: int = 32) -> Path:
+    """Frames of one flat grey level each, 20 * i (lossy codec: compare with a tolerance)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 8, (side, side))
+    for i in range(n):
+        w.write(np.full((side, side, 3), 20 * i + 30, np.uint8))
+    w.release()
+    return path
+
+
+def test_rgb_difference_is_the_frame_minus_two_frames_before(tmp_path):
+    video = _ramp_video(tmp_path / "ramp.mp4")
+    frames = np.array([2, 5, 7, 1])
+    plain = snippet_rgb(video, frames)
+    assert plain.shape == (4, 3, 32, 32) and plain.dtype == np.uint8
+    np.testing.assert_array_equal(plain, read_frames(video, frames).transpose(0, 3, 1, 2))
+    diff = snippet_rgb(video, frames, kind="diff")
+    assert diff.shape == plain.shape and diff.dtype == np.uint8
+    before = read_frames(video, [0, 3, 5, 0]).transpose(0, 3, 1, 2)  # t - 2, clamped at 0
+    np.testing.assert_array_equal(diff, 128 + plain.astype(int) - before)
+    # flat frames 20 t + 30 apart: about 168 for t >= 2, 128 + 20 at t = 1 (codec noise)
+    np.testing.assert_allclose(diff.mean(axis=(1, 2, 3)), [168, 168, 168, 148], atol=6)
+    with pytest.raises(ValueError, match="unknown RGB input 'flow'"):
+        snippet_rgb(video, frames, kind="flow")
+
+
+def test_static_background_vanishes_in_the_difference_input(split, cache):
+    ds = ActionClipDataset(
+        split.test, flow_cache=cache, train=False, input_size=64, rgb_input="diff"
+    )
+    rgb = ds[0]["rgb"].numpy().astype(int)
+    plain = ActionClipDataset(split.test, flow_cache=cache, train=False, input_size=64)[0]
+    # most of the frame is the court, which barely changes in two frames: near 128
+    assert 4 * np.median(np.abs(rgb - 128)) < np.median(np.abs(plain["rgb"].numpy() - 128.0))
+    assert torch.equal(ds[0]["flow"], plain["flow"])  # the flow stream is unchanged
+    train = ActionClipDataset(
+        split.train, flow_cache=cache, train=True, seed=0, input_size=64, rgb_input="diff"
+    )
+    assert train[0]["rgb"].shape == (3, 3, 64, 64)  # augmentation (contrast only) runs
+    with pytest.raises(ValueError, match="unknown RGB input"):
+        ActionClipDataset(split.test, flow_cache=cache, train=False, rgb_input="grey")
 
 
 def test_flip_flow_negates_x_only():

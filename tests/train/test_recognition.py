@@ -110,6 +110,15 @@ def test_bad_config_is_refused():
         build_recognizer(RecognitionConfig(model="ours", classes=("a", "b"), input_size=100))
     with pytest.raises(ValueError, match="at least 2 classes"):
         build_recognizer(RecognitionConfig(model="gtn", classes=("a",)))
+    with pytest.raises(ValueError, match="unknown RGB input 'grey'"):
+        build_recognizer(RecognitionConfig(model="ours", classes=("a", "b"), rgb_input="grey"))
+
+
+def test_rgb_difference_input_is_recorded_in_the_run(data, tmp_path):
+    m = _run(data, tmp_path / "diff", "--epochs", "1", "--segments", "1", "--rgb-input", "diff")
+    assert m["finished"] and m["config"]["rgb_input"] == "diff"
+    stored = torch.load(tmp_path / "diff" / "checkpoint.pt", weights_only=True)
+    assert "diff" in json.dumps(stored, default=str)
 
 
 @pytest.fixture
