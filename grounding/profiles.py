@@ -69,8 +69,9 @@ PROFILES: dict[str, BenchProfile] = {
         grounding_args=_SMOKE_GROUNDING,
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
-    # sized for 1-1.5 hours on 2 CPU cores (the committed run: 1 h 25 min, with other work on the
-    # machine): the pixel recognizer at 64 px / width 0.25 (11-17 minutes per seed in that run),
+    # about 2 hours on 2 CPU cores (the committed run: 2 h 8 min, with other work on the machine;
+    # 4-epoch grounding of the graph baselines is about half of it): the pixel recognizer at
+    # 64 px / width 0.25 (7-12 minutes per seed in that run),
     # its RGB stream fed frame differences (TSN's RGB-diff: on these clips the RGB frames let
     # the stream memorise each clip's court, 14 % test accuracy, where differences reach 70 %),
     # the skeleton baselines 5 epochs, grounding 4 epochs over the ~8,500 training queries with a
