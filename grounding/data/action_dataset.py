@@ -49,6 +49,7 @@ __all__ = [
     "ClipFlowCache",
     "FlowSettings",
     "SkeletonClipDataset",
+    "check_rgb_input",
     "crop_box",
     "flip_flow",
     "item_rng",
@@ -191,6 +192,13 @@ RGB_INPUTS = ("frames", "diff")
 DIFF_GAP = 2
 
 
+def check_rgb_input(kind: str) -> str:
+    """``kind`` if it is one of :data:`RGB_INPUTS`, else a ``ValueError`` naming the choices."""
+    if kind not in RGB_INPUTS:
+        raise ValueError(f"unknown RGB input {kind!r}; choose one of {RGB_INPUTS}")
+    return kind
+
+
 def snippet_rgb(
     video: str | Path, frames: np.ndarray, *, kind: str = "frames", gap: int = DIFF_GAP
 ) -> np.ndarray:
@@ -201,10 +209,8 @@ def snippet_rgb(
     gap`` clamped at 0): what moved between the two frames, in the colours of what moved. On
     the synthetic clips the static courts (a different floor, paint and lines per clip) let
     the RGB stream memorise backgrounds instead of poses; the difference removes them."""
-    if kind not in RGB_INPUTS:
-        raise ValueError(f"unknown RGB input {kind!r}; choose one of {RGB_INPUTS}")
     frames = np.asarray(frames, dtype=np.int64)
-    if kind == "frames":
+    if check_rgb_input(kind) == "frames":
         return read_frames(video, frames).transpose(0, 3, 1, 2)
     both = read_frames(video, np.concatenate([frames, np.maximum(frames - gap, 0)]))
     now, before = both[: len(frames)].astype(np.int16), both[len(frames) :].astype(np.int16)
@@ -300,9 +306,7 @@ class ActionClipDataset(Dataset):
         self.crop_scales = tuple(crop_scales)
         self.jitter = float(jitter)
         self.compensate = compensate
-        if rgb_input not in RGB_INPUTS:
-            raise ValueError(f"unknown RGB input {rgb_input!r}; choose one of {RGB_INPUTS}")
-        self.rgb_input = rgb_input
+        self.rgb_input = check_rgb_input(rgb_input)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -43,6 +43,7 @@ from grounding.data.action_dataset import (
     ClipFlowCache,
     FlowSettings,
     SkeletonClipDataset,
+    check_rgb_input,
 )
 from grounding.data.hmdb import ActionSplit, read_hmdb51_split
 from grounding.eval.classification import classification_metrics
@@ -152,8 +153,7 @@ class RecognitionConfig:
             raise ValueError(f"recognition needs at least 2 classes, got {list(self.classes)}")
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
-        if self.rgb_input not in RGB_INPUTS:
-            raise ValueError(f"unknown RGB input {self.rgb_input!r}; choose one of {RGB_INPUTS}")
+        check_rgb_input(self.rgb_input)
         if self.temporal not in TEMPORAL_KINDS:
             raise ValueError(f"unknown temporal module {self.temporal!r}: {TEMPORAL_KINDS}")
         if (
