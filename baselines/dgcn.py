@@ -35,6 +35,7 @@ from baselines.graph import COCO17, Graph
 from baselines.graph_encoder import (
     ClipGraphEncoder,
     GraphRecognizer,
+    TemporalConv2d,
     build_clip_graph_encoder,
     build_skeleton_recognizer,
 )
@@ -117,7 +118,7 @@ class TemporalConv(nn.Module):
         super().__init__()
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
-        self.conv = nn.Conv2d(
+        self.conv = TemporalConv2d(
             channels,
             channels,
             kernel_size=(kernel_size, 1),

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from baselines.graph import Graph, temporal_chain_graph
@@ -72,6 +73,27 @@ def residual_projection(in_channels: int, out_channels: int, stride: int) -> nn.
         nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
         nn.BatchNorm2d(out_channels),
     )
+
+
+class TemporalConv2d(nn.Conv2d):
+    """A ``(k, 1)`` :class:`~torch.nn.Conv2d` over ``(N, C, T, V)`` (the same parameters and
+    state-dict keys); when ``V == 1`` (clip-graph mode, through :class:`AlongNodes`) it runs
+    as the equivalent ``conv1d`` over ``T``, which oneDNN computes about twice as fast on CPU
+    as a convolution over a width-1 image."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[-1] != 1 or self.kernel_size[1] != 1:
+            return super().forward(x)
+        y = F.conv1d(
+            x.squeeze(-1),
+            self.weight.squeeze(-1),
+            self.bias,
+            stride=self.stride[0],
+            padding=self.padding[0],
+            dilation=self.dilation[0],
+            groups=self.groups,
+        )
+        return y.unsqueeze(-1)
 
 
 class AlongNodes(nn.Module):

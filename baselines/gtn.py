@@ -43,6 +43,7 @@ from baselines.graph import COCO17, Graph
 from baselines.graph_encoder import (
     ClipGraphEncoder,
     GraphRecognizer,
+    TemporalConv2d,
     build_clip_graph_encoder,
     build_skeleton_recognizer,
 )
@@ -120,7 +121,7 @@ class TemporalKernelAttention(nn.Module):
             raise ValueError(f"kernel_sizes must be odd and positive, got {kernel_sizes}")
         self.branches = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(
+                TemporalConv2d(
                     channels,
                     channels,
                     kernel_size=(k, 1),

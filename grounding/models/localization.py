@@ -4,9 +4,10 @@ Over N clips, candidate moment ``(i, j)`` with ``j >= i`` covers clips ``i..j``,
 normalised span ``[i / N, (j + 1) / N]`` (times ``[i * dur / N, (j + 1) * dur / N]``). The
 head
 
-1. builds the dense moment map ``(B, D, N, N)`` by max- (2D-TAN's default) or average-pooling
-   the clip features ``i..j`` (:func:`build_moment_map`; cells ``j < i`` are zero);
-2. fuses it with the sentence: ``normalize(W_m map ⊙ W_s sentence)`` per cell (2D-TAN);
+1. projects the clips to the map width (``W_m``, 2D-TAN's clip layer before pooling) and
+   builds the dense moment map ``(B, H, N, N)`` by max- (2D-TAN's default) or
+   average-pooling clips ``i..j`` (:func:`build_moment_map`; cells ``j < i`` are zero);
+2. fuses it with the sentence: ``normalize(map ⊙ W_s sentence)`` per cell (2D-TAN);
 3. runs ``num_layers`` 2D convolutions + ReLU, zeroing the invalid cells after each one, so a
    valid cell never sees an invalid one;
 4. scores each cell with a 1x1 conv: logits ``(B, N, N)`` with invalid cells ``-inf``.
@@ -60,14 +61,17 @@ def build_moment_map(
         return sums / length * mask
     if pooling != "max":
         raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
-    out = x.new_zeros(b, d, n, n)
-    cur = x
-    rows = torch.arange(n, device=clips.device)
-    for k in range(n):
-        if k:
-            cur = torch.maximum(cur[..., :-1], x[..., k:])  # max over clips i..i+k
-        out[:, :, rows[: n - k], rows[k:]] = cur
-    return out
+    # by_len[..., i, k] = max over clips i..i+k (zero-padded past the end), then one gather
+    # moves cell (i, k) to (i, i + k): no per-length writes into the map, whose backward
+    # would copy the whole (B, D, N, N) gradient N times
+    runs = [x]
+    for k in range(1, n):
+        runs.append(torch.maximum(runs[-1][..., :-1], x[..., k:]))
+    by_len = torch.stack([F.pad(r, (0, k)) for k, r in enumerate(runs)], dim=-1)
+    idx = torch.arange(n, device=clips.device)
+    length = (idx[None, :] - idx[:, None]).clamp(min=0)  # [i, j] = j - i
+    out = by_len.gather(-1, length.expand(b, d, n, n))
+    return out * mask
 
 
 class MomentMapHead(nn.Module):
@@ -98,7 +102,7 @@ class MomentMapHead(nn.Module):
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
         self.clip_dim, self.text_dim, self.pooling = clip_dim, text_dim, pooling
-        self.map_proj = nn.Conv2d(clip_dim, hidden, 1)
+        self.map_proj = nn.Linear(clip_dim, hidden)
         self.text_proj = nn.Linear(text_dim, hidden)
         self.convs = nn.ModuleList(
             nn.Conv2d(hidden, hidden, kernel_size, padding=kernel_size // 2)
@@ -116,7 +120,7 @@ class MomentMapHead(nn.Module):
             )
         n = clips.shape[1]
         mask = valid_moment_mask(n, device=clips.device).to(clips.dtype)
-        fmap = self.map_proj(build_moment_map(clips, pooling=self.pooling))
+        fmap = build_moment_map(self.map_proj(clips), pooling=self.pooling)
         fused = F.normalize(fmap * self.text_proj(sentence)[:, :, None, None], dim=1) * mask
         x = self.dropout(fused)
         for conv in self.convs:

@@ -11,7 +11,7 @@ from torch import nn
 
 from baselines.dgcn import build_dgcn, build_dgcn_clip_encoder
 from baselines.graph import COCO17, NTU25, bone_vectors
-from baselines.graph_encoder import AlongNodes
+from baselines.graph_encoder import AlongNodes, TemporalConv2d
 from baselines.gtn import build_gtn, build_gtn_clip_encoder
 from baselines.skeleton_stream import TwoStream
 from grounding.models.complexity import count_macs, count_parameters
@@ -193,3 +193,17 @@ def test_bad_stack_configs() -> None:
         build_dgcn(num_classes=2, channels=(), strides=())
     with pytest.raises(ValueError, match="num_classes"):
         build_dgcn(num_classes=0)
+
+
+@pytest.mark.parametrize("width", [1, 5])
+def test_temporal_conv2d_equals_conv2d(width: int) -> None:
+    torch.manual_seed(0)
+    conv = TemporalConv2d(6, 4, kernel_size=(5, 1), stride=(2, 1), padding=(2, 0)).double()
+    x = torch.randn(3, 6, 11, width, dtype=torch.float64, requires_grad=True)
+    ref = torch.nn.functional.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding)
+    out = conv(x)
+    assert out.shape == ref.shape == (3, 4, 6, width)
+    torch.testing.assert_close(out, ref)
+    (g_out,) = torch.autograd.grad(out.sum(), conv.weight)
+    (g_ref,) = torch.autograd.grad(ref.sum(), conv.weight)
+    torch.testing.assert_close(g_out, g_ref)

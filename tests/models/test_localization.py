@@ -37,6 +37,21 @@ def test_moment_map_gradients_flow():
     assert clips.grad is not None and clips.grad.abs().sum() > 0
 
 
+def test_max_moment_map_matches_a_loop_in_value_and_gradient():
+    torch.manual_seed(0)
+    clips = torch.randn(2, 7, 3, dtype=torch.float64, requires_grad=True)
+    ref = torch.zeros(2, 3, 7, 7, dtype=torch.float64)
+    for i in range(7):
+        for j in range(i, 7):
+            ref[:, :, i, j] = clips[:, i : j + 1].amax(dim=1)
+    out = build_moment_map(clips, pooling="max")
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    weights = torch.randn_like(ref)
+    (got,) = torch.autograd.grad((out * weights).sum(), clips)
+    (want,) = torch.autograd.grad((ref * weights).sum(), clips)
+    torch.testing.assert_close(got, want)
+
+
 def _head(**kw):
     torch.manual_seed(0)
     return MomentMapHead(clip_dim=8, text_dim=6, hidden=16, num_layers=2, kernel_size=3, **kw)
