@@ -176,7 +176,8 @@ def profile_recognition_config(profile: BenchProfile) -> dict:
 
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    args = parser.parse_args(["--data", ".", "--out", ".", *profile.recognition_args])
+    ours = profile.model_recognition_args.get("ours", ())
+    args = parser.parse_args(["--data", ".", "--out", ".", *profile.recognition_args, *ours])
     return asdict(config_from_args(args, ["a", "b"]))  # the classes do not change the speed
 
 

@@ -265,6 +265,27 @@ def test_bench_speed_only_measures_the_profile_models(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
+def test_profile_recognition_config_includes_the_ours_arguments():
+    from grounding.bench import profile_recognition_config
+    from grounding.profiles import PROFILES, BenchProfile
+
+    profile = BenchProfile(
+        name="tiny",
+        n_videos=4,
+        recognition_args=("--width", "0.25"),
+        model_recognition_args={"ours": ("--rgb-input", "diff"), "gtn": ("--epochs", "1")},
+    )
+    rec = profile_recognition_config(profile)
+    assert (rec["width_mult"], rec["rgb_input"]) == (0.25, "diff")
+    assert rec["epochs"] != 1  # gtn's arguments are not ours
+    assert profile_recognition_config(PROFILES["default"])["rgb_input"] == "diff"
+    # pixel-only flags stay out of the skeleton baselines' stage arguments
+    default = PROFILES["default"]
+    for model in ("gtn", "dgcn"):
+        argv = [*default.recognition_args, *default.model_recognition_args.get(model, ())]
+        assert "--rgb-input" not in argv
+
+
 def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsys):
     from grounding.bench import with_rgb_weights
     from grounding.io import file_digest
@@ -275,6 +296,7 @@ def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsy
     profile = with_rgb_weights(PROFILES["default"], weights)
     ours = profile.model_recognition_args["ours"]
     assert ours == (
+        *PROFILES["default"].model_recognition_args["ours"],
         "--rgb-weights",
         str(weights.resolve()),
         "--rgb-weights-sha",
