@@ -4,10 +4,9 @@ Over N clips, candidate moment ``(i, j)`` with ``j >= i`` covers clips ``i..j``,
 normalised span ``[i / N, (j + 1) / N]`` (times ``[i * dur / N, (j + 1) * dur / N]``). The
 head
 
-1. projects the clips to the map width (``W_m``, 2D-TAN's clip layer before pooling) and
-   builds the dense moment map ``(B, H, N, N)`` by max- (2D-TAN's default) or
-   average-pooling clips ``i..j`` (:func:`build_moment_map`; cells ``j < i`` are zero);
-2. fuses it with the sentence: ``normalize(map ⊙ W_s sentence)`` per cell (2D-TAN);
+1. builds the dense moment map ``(B, D, N, N)`` by max- (2D-TAN's default) or average-pooling
+   the clip features ``i..j`` (:func:`build_moment_map`; cells ``j < i`` are zero);
+2. fuses it with the sentence: ``normalize(W_m map ⊙ W_s sentence)`` per cell (2D-TAN);
 3. runs ``num_layers`` 2D convolutions + ReLU, zeroing the invalid cells after each one, so a
    valid cell never sees an invalid one;
 4. scores each cell with a 1x1 conv: logits ``(B, N, N)`` with invalid cells ``-inf``.
@@ -102,7 +101,7 @@ class MomentMapHead(nn.Module):
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
         self.clip_dim, self.text_dim, self.pooling = clip_dim, text_dim, pooling
-        self.map_proj = nn.Linear(clip_dim, hidden)
+        self.map_proj = nn.Conv2d(clip_dim, hidden, 1)
         self.text_proj = nn.Linear(text_dim, hidden)
         self.convs = nn.ModuleList(
             nn.Conv2d(hidden, hidden, kernel_size, padding=kernel_size // 2)
@@ -120,7 +119,7 @@ class MomentMapHead(nn.Module):
             )
         n = clips.shape[1]
         mask = valid_moment_mask(n, device=clips.device).to(clips.dtype)
-        fmap = build_moment_map(self.map_proj(clips), pooling=self.pooling)
+        fmap = self.map_proj(build_moment_map(clips, pooling=self.pooling))
         fused = F.normalize(fmap * self.text_proj(sentence)[:, :, None, None], dim=1) * mask
         x = self.dropout(fused)
         for conv in self.convs:
