@@ -67,14 +67,14 @@ PROFILES: dict[str, BenchProfile] = {
         grounding_args=_SMOKE_GROUNDING,
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
-    # about 3 hours on 2 CPU cores from scratch (the committed run reused the cached skeleton
-    # recognizers and features; see the README): the pixel recognizer at 64 px / width 0.25,
-    # 32 epochs (16 gave 70.27 % on seed 0, 32 gave 83.78 %: the loss was still falling), its RGB
-    # stream fed frame differences (TSN's RGB-diff: on these clips the RGB frames let the stream
-    # memorise each clip's court, 14 % test accuracy, where differences reach 70 %), the
-    # skeleton baselines 5 epochs, grounding 4 epochs over the ~8,500 training queries with a
-    # 64-channel map and 3x3 convs (on real features more epochs add little: ours seed 0 R1@0.5
-    # 25.45 at 4, 26.22 at 8; oracle features keep improving, 50.87 at 4 epochs)
+    # several hours on 2 CPU cores from an empty cache (not timed as one run: the committed
+    # results were built stage by stage; see the README): the pixel recognizer at 64 px / width
+    # 0.25, 32 epochs (16 gave 70.27 % on seed 0, 32 gave 83.78 %: the loss was still falling),
+    # its RGB stream fed frame differences (TSN's RGB-diff: on these clips the RGB frames let
+    # the stream memorise each clip's court, 14 % test accuracy, where differences reach 70 %),
+    # the skeleton baselines 5 epochs, grounding 4 epochs over the ~8,500 training queries with
+    # a 64-channel map and 3x3 convs (on real features more epochs add little: ours seed 0
+    # R1@0.5 25.45 at 4, 26.22 at 8; oracle features keep improving, 50.87 at 4 epochs)
     "default": BenchProfile(
         name="default",
         n_videos=200,
