@@ -74,7 +74,7 @@ PROFILES: dict[str, BenchProfile] = {
     # the stream memorise each clip's court, 14 % test accuracy, where differences reach 70 %),
     # the skeleton baselines 5 epochs, grounding 4 epochs over the ~8,500 training queries with
     # a 64-channel map and 3x3 convs (on real features more epochs add little: ours seed 0
-    # R1@0.5 25.45 at 4, 26.22 at 8; oracle features keep improving, 50.87 at 4 epochs)
+    # R1@0.5 25.45 at 4, 26.22 at 8 with a head variant; oracle features: 50.87 at 4 epochs)
     "default": BenchProfile(
         name="default",
         n_videos=200,
