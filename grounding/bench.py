@@ -43,6 +43,7 @@ from grounding.pipeline import (
     StageFailed,
     StageRunner,
     TrainedResults,
+    recognition_argv,
     run_on_features,
     run_trained,
 )
@@ -176,8 +177,8 @@ def profile_recognition_config(profile: BenchProfile) -> dict:
 
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    ours = profile.model_recognition_args.get("ours", ())
-    args = parser.parse_args(["--data", ".", "--out", ".", *profile.recognition_args, *ours])
+    ours = recognition_argv("ours", profile.recognition_args, profile.model_recognition_args)
+    args = parser.parse_args(["--data", ".", "--out", ".", *ours])
     return asdict(config_from_args(args, ["a", "b"]))  # the classes do not change the speed
 
 

@@ -247,6 +247,16 @@ def run_on_features(
     return out
 
 
+def recognition_argv(
+    model: str,
+    recognition_args: Sequence[str] = (),
+    model_recognition_args: dict[str, tuple[str, ...]] | None = None,
+) -> list[str]:
+    """The recognition arguments of ``model``: the shared ones, then the model's own (later
+    flags win; the order is part of the stage key)."""
+    return [*recognition_args, *(model_recognition_args or {}).get(model, ())]
+
+
 def run_trained(
     runner: StageRunner,
     *,
@@ -276,7 +286,7 @@ def run_trained(
             data=data,
             model=model,
             seeds=seeds,
-            extra=[*recognition_args, *(model_recognition_args or {}).get(model, ())],
+            extra=recognition_argv(model, recognition_args, model_recognition_args),
             bar=bar,
             label=f"recognition {model}",
         )
@@ -313,8 +323,7 @@ def run_trained(
                     model="ours",
                     seeds=seeds,
                     extra=[
-                        *recognition_args,
-                        *(model_recognition_args or {}).get("ours", ()),
+                        *recognition_argv("ours", recognition_args, model_recognition_args),
                         *args,
                     ],
                     bar=bar,
