@@ -61,6 +61,7 @@ from grounding.data.flow import flow_stacks
 from grounding.data.video import segment_indices, video_info
 from grounding.io import atomic_path, check_input_dir, check_input_file, file_digest
 from grounding.models.checkpoint import load_checkpoint
+from grounding.person_features import PersonClipInputs, person_clip_features, person_clip_inputs
 from grounding.train.distributed import resolve_device
 from grounding.train.recognition import RecognitionConfig, build_recognizer, config_from_dict
 
@@ -189,6 +190,19 @@ def skeleton_clip_inputs(
     )
 
 
+def _person_inputs(
+    video: Path, skeletons: Path, config: RecognitionConfig, clip_seconds: float
+) -> PersonClipInputs:
+    """:func:`person_clip_inputs` of one video over the clips and snippets of
+    :func:`pixel_clip_inputs`; its pose file is ``skeletons/<vid>.npz``."""
+    info = video_info(video)
+    windows = clip_windows(info.n_frames, info.fps, clip_seconds)
+    starts = snippet_starts(
+        windows, info.n_frames, segments=config.segments, length=config.flow_length
+    )
+    return person_clip_inputs(video, skeletons / f"{video.stem}.npz", config, starts)
+
+
 def skeleton_fps(path: Path, video: Path) -> float:
     """Frame rate of a skeleton file: its ``fps`` entry, else its video's."""
     with np.load(path, allow_pickle=False) as z:
@@ -247,10 +261,14 @@ def _parts_dir(out: Path) -> Path:
 
 
 def _settings(
-    config: RecognitionConfig, checkpoint: Path, clip_seconds: float, stream: str = "fused"
+    config: RecognitionConfig,
+    checkpoint: Path,
+    clip_seconds: float,
+    stream: str = "fused",
+    persons: bool = False,
 ) -> dict[str, str]:
-    """What a feature file was made with (its HDF5 attributes); ``stream`` only when it is not
-    the fused default, so files written before ``--stream`` existed still match."""
+    """What a feature file was made with (its HDF5 attributes); ``stream`` and ``persons`` only
+    when not the defaults, so files written before those options existed still match."""
     settings = {
         "generator": GENERATOR,
         "model": config.model,
@@ -260,6 +278,8 @@ def _settings(
     }
     if stream != "fused":
         settings["stream"] = stream
+    if persons:
+        settings["persons"] = "1"
     return settings
 
 
@@ -342,6 +362,7 @@ def extract_features(
     progress: bool = True,
     input_size: int | None = None,
     stream: str = "fused",
+    persons: bool = False,
 ) -> dict[str, object]:
     """Extract (or finish extracting) the features of every video; returns a summary.
 
@@ -350,7 +371,9 @@ def extract_features(
     wide shots where a player is a few times smaller, so a larger side brings the players
     back to the scale the network learned (BN-Inception ends in global pooling, so any multiple
     of 32 works). ``stream``: ``fused`` (both streams' features), ``rgb`` or ``flow`` (one
-    stream's; two-stream checkpoints only)."""
+    stream's; two-stream checkpoints only). ``persons`` (two-stream checkpoints): the
+    person-centric features of :mod:`grounding.person_features` instead, from crops around
+    every person of ``DIR/skeletons/<vid>.npz``."""
     t0 = time.perf_counter()
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
@@ -358,13 +381,15 @@ def extract_features(
     model, config = load_recognizer(checkpoint, device=dev)
     if stream != "fused" and not config.pixels:
         raise ValueError(f"--stream {stream} is for two-stream checkpoints, not {config.model}")
+    if persons and (not config.pixels or stream != "fused"):
+        raise ValueError("--persons needs a two-stream checkpoint and the fused stream")
     if input_size is not None and config.pixels:
         config = replace(config, input_size=input_size)
         config.validate()
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
-    settings = _settings(config, Path(checkpoint), clip_seconds, stream)
+    settings = _settings(config, Path(checkpoint), clip_seconds, stream, persons)
     sources = _sources(Path(data), config, videos_dir)
     done = _existing(out, settings, overwrite)
     todo = [vid for vid in sources if vid not in done]
@@ -373,6 +398,8 @@ def extract_features(
     (parts / "settings.json").write_text(json.dumps(settings))
 
     def load(vid: str) -> object:
+        if persons:
+            return _person_inputs(sources[vid], Path(data) / "skeletons", config, clip_seconds)
         if config.pixels:
             return pixel_clip_inputs(sources[vid], config, clip_seconds)
         fps = skeleton_fps(sources[vid], Path(data) / "videos" / f"{vid}.mp4")
@@ -387,7 +414,10 @@ def extract_features(
     )
     with bar, ThreadPoolExecutor(max_workers=1) as pool:  # decode/flow of the next video
         for vid, inputs in _prefetch(pool, load, todo):  # overlaps the model of this one
-            feats = _features(model, config, inputs, batch_size, dev, stream)
+            if persons:
+                feats = person_clip_features(model, inputs, batch_size=batch_size, device=dev)
+            else:
+                feats = _features(model, config, inputs, batch_size, dev, stream)
             with atomic_path(parts / f"{vid}.npy") as tmp:
                 np.save(tmp, feats.astype(np.float32))
             bar.update(1)
@@ -398,7 +428,7 @@ def extract_features(
         "skipped (already done)": len(sources) - len(todo),
         "feature dim": _feature_dim(out),
         "model": config.model,
-        "stream": stream if config.pixels else "-",
+        "stream": ("persons" if persons else stream) if config.pixels else "-",
         "clip seconds": clip_seconds,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -444,6 +474,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="fused",
         help="two-stream features: both streams concatenated (default) or one stream's",
     )
+    p.add_argument(
+        "--persons",
+        action="store_true",
+        help="two-stream models: person-centric features (crops around every person of "
+        "DIR/skeletons/<vid>.npz; each person's action posterior bound to its appearance)",
+    )
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
@@ -464,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             overwrite=args.overwrite,
             input_size=args.input_size,
             stream=args.stream,
+            persons=args.persons,
         )
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import replace
 
 import cv2
@@ -24,6 +25,7 @@ from grounding.extract import (
     read_recognition_config,
     snippet_starts,
 )
+from grounding.person_features import person_feature_dim
 from grounding.train.__main__ import main as train_main
 
 TINY = [
@@ -229,3 +231,40 @@ def test_one_stream_features_are_that_half_of_the_fused(data, checkpoints, tmp_p
     argv = ["--data", str(data), "--out", str(tmp_path / "g.h5"), "--stream", "flow"]
     assert main([*argv, "--checkpoint", str(checkpoints["gtn"])]) == 2
     assert "two-stream checkpoints" in capsys.readouterr().err
+
+
+def test_person_features_bind_each_persons_action_to_its_appearance(data, checkpoints, tmp_path):
+    ckpt = checkpoints["ours"]
+    config = read_recognition_config(ckpt)
+    out = tmp_path / "persons.h5"
+    summary = extract_features(data=data, checkpoint=ckpt, out=out, persons=True, progress=False)
+    n_classes = len(config.classes)
+    assert summary["stream"] == "persons"
+    assert summary["feature dim"] == person_feature_dim(n_classes)
+    vid = _vids(data)[0]
+    joints = np.load(data / "skeletons" / f"{vid}.npz")["joints"]
+    with h5py.File(out, "r") as f:
+        x = f[vid][()]
+        assert f.attrs["persons"] == "1"
+    info = video_info(data / "videos" / f"{vid}.mp4")
+    assert len(x) == len(clip_windows(info.n_frames, info.fps, 1.0))
+    posterior_sum = x[:, -n_classes:].sum(axis=1)  # one posterior per present person
+    assert np.all(np.isclose(posterior_sum, np.round(posterior_sum), atol=1e-4))
+    assert 0.5 < posterior_sum.max() < joints.shape[1] + 0.5
+    pairs = x[:, :-n_classes].reshape(len(x), n_classes, -1)
+    np.testing.assert_allclose(pairs[..., -2:].sum(axis=(1, 2)), posterior_sum, atol=1e-4)
+    # the people's order in the pose file does not matter
+    swapped = tmp_path / "swapped"
+    shutil.copytree(data, swapped)
+    np.savez(swapped / "skeletons" / f"{vid}.npz", joints=joints[:, ::-1], fps=info.fps)
+    summary = extract_features(
+        data=swapped, checkpoint=ckpt, out=tmp_path / "s.h5", persons=True, progress=False
+    )
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        np.testing.assert_allclose(f[vid][()], x, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(persons differ\)"):
+        extract_features(data=data, checkpoint=ckpt, out=out, progress=False)
+    with pytest.raises(ValueError, match="two-stream"):
+        extract_features(
+            data=data, checkpoint=checkpoints["gtn"], out=tmp_path / "g.h5", persons=True
+        )

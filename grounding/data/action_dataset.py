@@ -57,6 +57,7 @@ __all__ = [
     "mirror_skeleton",
     "normalize_skeleton",
     "resize_frames",
+    "rgb_difference",
     "skeleton_window",
     "snippet_frames",
     "snippet_rgb",
@@ -213,8 +214,14 @@ def snippet_rgb(
     if check_rgb_input(kind) == "frames":
         return read_frames(video, frames).transpose(0, 3, 1, 2)
     both = read_frames(video, np.concatenate([frames, np.maximum(frames - gap, 0)]))
-    now, before = both[: len(frames)].astype(np.int16), both[len(frames) :].astype(np.int16)
-    return np.clip(128 + now - before, 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
+    return rgb_difference(both[: len(frames)], both[len(frames) :]).transpose(0, 3, 1, 2)
+
+
+def rgb_difference(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """``128 + now - before`` clipped to 0..255 (uint8, any matching shapes): the RGB
+    difference of :func:`snippet_rgb`."""
+    diff = 128 + now.astype(np.int16) - before.astype(np.int16)
+    return np.clip(diff, 0, 255).astype(np.uint8)
 
 
 def subtract_camera_motion(flow: np.ndarray) -> np.ndarray:

@@ -1,0 +1,212 @@
+"""Person-centric clip features of the two-stream recognizer (``grounding.extract --persons``).
+
+Per clip (the clips and TSN snippets of :func:`grounding.extract.pixel_clip_inputs`) and per
+person present in it (from the video's pose file, :mod:`grounding.data.persons`):
+
+1. each snippet's frames are cropped around the person at the framing of the recognizer's
+   training close-ups, then the flow stack and the RGB input are computed on the crops, exactly
+   as for a training clip (flow at the crop side, then resized to the network's side);
+2. the recognizer's fused class posterior ``a_p = softmax(w_rgb s_rgb + w_flow s_flow)``
+   ``(A,)`` (eq. 7's fusion, averaged over the snippets) says *what* the person does;
+3. the appearance descriptor ``c_p`` ``(C,)``: upper-garment colour histogram and relative
+   size / side (:func:`grounding.data.persons.torso_colours`, :func:`relative_layout`) says
+   *who* the person is, in the terms sentences use.
+
+The clip's feature binds the two by an outer product summed over persons (second-order
+pooling, the full-rank form of the paper's bilinear pooling eq. 15, here between a person's
+action and appearance), followed by the plain sum of the posteriors::
+
+    x = [ vec(sum_p a_p c_p^T) , sum_p a_p ]        D = A * C + A
+
+so "the player in red dribbles" is one coordinate of ``x`` whatever the number and the order
+of the people, while ``sum_p a_p`` answers "someone dribbles". A clip with nobody visible is
+all zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from grounding.data.action_dataset import (
+    DIFF_GAP,
+    load_skeleton,
+    resize_frames,
+    rgb_difference,
+    subtract_camera_motion,
+)
+from grounding.data.flow import FlowFn, flow_to_uint8, make_flow_fn
+from grounding.data.persons import (
+    COLOUR_BINS,
+    crop_square,
+    descriptor_dim,
+    person_boxes,
+    relative_layout,
+    torso_colours,
+)
+from grounding.data.video import read_frames, video_info
+from grounding.train.recognition import RecognitionConfig
+
+__all__ = ["PersonClipInputs", "person_clip_features", "person_clip_inputs", "person_feature_dim"]
+
+
+def person_feature_dim(num_classes: int) -> int:
+    """``D = A * C + A`` of :func:`person_clip_features` for ``A`` classes."""
+    return num_classes * descriptor_dim(COLOUR_BINS) + num_classes
+
+
+@dataclass
+class PersonClipInputs:
+    """Network inputs of every (clip, person) pair with the person present in the clip.
+
+    Attributes:
+        clip: ``(N,)`` clip index of each pair (``K`` clips in all).
+        rgb: ``(N, S, 3, H, W)`` uint8 RGB-stream input of the person's crops.
+        flow: ``(N, S, 2L, H, W)`` uint8 flow stacks of the crops.
+        descriptor: ``(N, C)`` appearance descriptors (:func:`descriptor_dim`).
+        n_clips: ``K``.
+    """
+
+    clip: np.ndarray
+    rgb: np.ndarray
+    flow: np.ndarray
+    descriptor: np.ndarray
+    n_clips: int
+
+
+def _snippet_ranges(
+    starts: np.ndarray, length: int, rgb_input: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First frame, RGB frame and RGB-difference frame of every snippet (same shape as
+    ``starts``); a snippet's frames run from the first to ``start + length``."""
+    mid = starts + length // 2
+    before = np.maximum(mid - DIFF_GAP, 0) if rgb_input == "diff" else mid
+    return np.minimum(starts, before), mid, before
+
+
+def person_clip_inputs(
+    video: Path,
+    skeleton: Path,
+    config: RecognitionConfig,
+    starts: np.ndarray,
+    *,
+    crop_size: int | None = None,
+    scale: float = 2.5,
+) -> PersonClipInputs:
+    """Crops, flow stacks and descriptors of every person in every clip.
+
+    Args:
+        video: the video.
+        skeleton: its pose file (``joints (T, M, 17, 3)``, one row per video frame).
+        config: the recognizer's config (flow settings, RGB input, input side).
+        starts: ``(K, S)`` flow-stack starts of the clips' snippets
+            (:func:`grounding.extract.snippet_starts`).
+        crop_size: side the crops are cut at and the flow computed at (default: the video's
+            height, the side of the generator's close-ups), before resizing to the network's.
+        scale: box side over the person's pose height (:func:`person_boxes`).
+    """
+    info = video_info(video)
+    joints = load_skeleton(skeleton)
+    if len(joints) != info.n_frames:
+        raise ValueError(
+            f"{skeleton}: {len(joints)} pose frames for the {info.n_frames} frames of {video}"
+        )
+    length = config.flow_length
+    k, s = starts.shape
+    first, mid, before = _snippet_ranges(starts, length, config.rgb_input)
+    stop = starts + length + 1
+    snip = person_boxes(joints, np.stack([first, stop], -1).reshape(-1, 2), scale=scale)
+    whole = person_boxes(joints, np.stack([first.min(1), stop.max(1)], -1), scale=scale)
+    layout = relative_layout(whole, info.width)
+    pairs = np.argwhere(whole.present)  # (N, 2) clip, person
+    size = crop_size or info.height
+    ranges = [np.arange(a, b) for a, b in zip(first.ravel(), stop.ravel(), strict=True)]
+    need = np.unique(np.concatenate(ranges))
+    frames = read_frames(video, need) if len(pairs) else None
+    at = {int(f): i for i, f in enumerate(need)}
+    flow_fn = make_flow_fn(config.flow_method, dis_preset=config.flow_preset)
+    n = len(pairs)
+    rgb = np.empty((n, s, 3, size, size), np.uint8)
+    flow = np.empty((n, s, 2 * length, size, size), np.uint8)
+    desc = np.zeros((n, descriptor_dim(COLOUR_BINS)), np.float32)
+    for i, (c, p) in enumerate(pairs):
+        colours = []
+        for j in range(s):
+            q = c * s + j
+            own = snip.present[q, p]  # else the clip's box (the person shows up elsewhere)
+            centre = snip.centre[q, p] if own else whole.centre[c, p]
+            side = snip.side[q, p] if own else whole.side[c, p]
+            crops = crop_square(
+                frames[[at[f] for f in range(first[c, j], stop[c, j])]], centre, side, size
+            )
+            rgb[i, j], flow[i, j] = _crop_inputs(
+                crops,
+                flow_fn,
+                config,
+                flow_at=starts[c, j] - first[c, j],
+                rgb_at=(mid[c, j] - first[c, j], before[c, j] - first[c, j]),
+            )
+            hist = torso_colours(frames[at[int(mid[c, j])]], joints[mid[c, j], p])
+            if hist.any():
+                colours.append(hist)
+        if colours:
+            desc[i, : len(colours[0])] = np.mean(colours, axis=0)
+        desc[i, -layout.shape[-1] :] = layout[c, p]
+    if config.flow_compensation:
+        flow = subtract_camera_motion(flow)
+    rgb = resize_frames(rgb.reshape(n * s, 3, size, size), config.input_size)
+    flow = resize_frames(flow.reshape(n * s, 2 * length, size, size), config.input_size)
+    return PersonClipInputs(
+        clip=pairs[:, 0].copy(),
+        rgb=rgb.reshape(n, s, *rgb.shape[1:]),
+        flow=flow.reshape(n, s, *flow.shape[1:]),
+        descriptor=desc,
+        n_clips=k,
+    )
+
+
+def _crop_inputs(
+    crops: np.ndarray,
+    flow_fn: FlowFn,
+    config: RecognitionConfig,
+    *,
+    flow_at: int,
+    rgb_at: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB ``(3, H, W)`` and flow ``(2L, H, W)`` uint8 inputs of one snippet from its
+    ``(F, H, W, 3)`` crops: the flow stack from crop ``flow_at``, the RGB frame (or the
+    difference of the two crops of ``rgb_at``)."""
+    length = config.flow_length
+    gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in crops]
+    stack = [
+        flow_to_uint8(flow_fn(gray[flow_at + f], gray[flow_at + f + 1]), config.flow_bound)
+        for f in range(length)
+    ]
+    flow = np.concatenate([u.transpose(2, 0, 1) for u in stack])
+    now, then = crops[rgb_at[0]], crops[rgb_at[1]]
+    rgb = rgb_difference(now, then) if config.rgb_input == "diff" else now
+    return rgb.transpose(2, 0, 1), flow
+
+
+@torch.no_grad()
+def person_clip_features(
+    model: nn.Module, inputs: PersonClipInputs, *, batch_size: int, device: torch.device
+) -> np.ndarray:
+    """``(K, A * C + A)`` float32 clip features (module docstring) from a two-stream model."""
+    probs = []
+    for i in range(0, len(inputs.clip), batch_size):
+        r = torch.from_numpy(inputs.rgb[i : i + batch_size]).to(device)
+        f = torch.from_numpy(inputs.flow[i : i + batch_size]).to(device)
+        probs.append(model(r, f).fused.float().softmax(dim=-1).cpu())
+    num_classes = model.rgb.classifier.out_features
+    a = torch.cat(probs) if probs else torch.zeros(0, num_classes)
+    c = torch.from_numpy(inputs.descriptor)
+    pair = torch.cat([(a[:, :, None] * c[:, None, :]).flatten(1), a], dim=1)
+    out = torch.zeros(inputs.n_clips, pair.shape[1])
+    out.index_add_(0, torch.from_numpy(inputs.clip).long(), pair)
+    return out.numpy()
