@@ -191,12 +191,21 @@ def skeleton_clip_inputs(
 
 
 def _person_inputs(
-    video: Path, skeletons: Path, config: RecognitionConfig, clip_seconds: float
+    video: Path,
+    skeletons: Path,
+    config: RecognitionConfig,
+    clip_seconds: float,
+    context_seconds: float = 0.0,
 ) -> PersonClipInputs:
-    """:func:`person_clip_inputs` of one video over the clips and snippets of
-    :func:`pixel_clip_inputs`; its pose file is ``skeletons/<vid>.npz``."""
+    """:func:`person_clip_inputs` of one video over the clips of :func:`pixel_clip_inputs`,
+    each clip's snippets spread over the clip widened by ``context_seconds`` on both sides
+    (inside the video); its pose file is ``skeletons/<vid>.npz``."""
     info = video_info(video)
     windows = clip_windows(info.n_frames, info.fps, clip_seconds)
+    pad = round(context_seconds * info.fps)
+    windows = np.stack(
+        [np.maximum(windows[:, 0] - pad, 0), np.minimum(windows[:, 1] + pad, info.n_frames)], 1
+    )
     starts = snippet_starts(
         windows, info.n_frames, segments=config.segments, length=config.flow_length
     )
@@ -266,6 +275,7 @@ def _settings(
     clip_seconds: float,
     stream: str = "fused",
     persons: bool = False,
+    person_context: float = 0.0,
 ) -> dict[str, str]:
     """What a feature file was made with (its HDF5 attributes); ``stream`` and ``persons`` only
     when not the defaults, so files written before those options existed still match."""
@@ -279,7 +289,7 @@ def _settings(
     if stream != "fused":
         settings["stream"] = stream
     if persons:
-        settings["persons"] = "1"
+        settings["persons"] = repr(float(person_context))  # the context seconds
     return settings
 
 
@@ -363,6 +373,7 @@ def extract_features(
     input_size: int | None = None,
     stream: str = "fused",
     persons: bool = False,
+    person_context: float = 0.0,
 ) -> dict[str, object]:
     """Extract (or finish extracting) the features of every video; returns a summary.
 
@@ -373,7 +384,8 @@ def extract_features(
     of 32 works). ``stream``: ``fused`` (both streams' features), ``rgb`` or ``flow`` (one
     stream's; two-stream checkpoints only). ``persons`` (two-stream checkpoints): the
     person-centric features of :mod:`grounding.person_features` instead, from crops around
-    every person of ``DIR/skeletons/<vid>.npz``."""
+    every person of ``DIR/skeletons/<vid>.npz``, each clip's snippets taken over the clip
+    widened by ``person_context`` seconds on both sides."""
     t0 = time.perf_counter()
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
@@ -383,13 +395,15 @@ def extract_features(
         raise ValueError(f"--stream {stream} is for two-stream checkpoints, not {config.model}")
     if persons and (not config.pixels or stream != "fused"):
         raise ValueError("--persons needs a two-stream checkpoint and the fused stream")
+    if not person_context >= 0:
+        raise ValueError(f"--person-context must be >= 0 seconds, got {person_context}")
     if input_size is not None and config.pixels:
         config = replace(config, input_size=input_size)
         config.validate()
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
-    settings = _settings(config, Path(checkpoint), clip_seconds, stream, persons)
+    settings = _settings(config, Path(checkpoint), clip_seconds, stream, persons, person_context)
     sources = _sources(Path(data), config, videos_dir)
     done = _existing(out, settings, overwrite)
     todo = [vid for vid in sources if vid not in done]
@@ -399,7 +413,9 @@ def extract_features(
 
     def load(vid: str) -> object:
         if persons:
-            return _person_inputs(sources[vid], Path(data) / "skeletons", config, clip_seconds)
+            return _person_inputs(
+                sources[vid], Path(data) / "skeletons", config, clip_seconds, person_context
+            )
         if config.pixels:
             return pixel_clip_inputs(sources[vid], config, clip_seconds)
         fps = skeleton_fps(sources[vid], Path(data) / "videos" / f"{vid}.mp4")
@@ -480,6 +496,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="two-stream models: person-centric features (crops around every person of "
         "DIR/skeletons/<vid>.npz; each person's action posterior bound to its appearance)",
     )
+    p.add_argument(
+        "--person-context",
+        type=float,
+        default=0.0,
+        help="--persons: seconds each clip's snippets reach past the clip on both sides "
+        "(default 0)",
+    )
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
@@ -501,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             input_size=args.input_size,
             stream=args.stream,
             persons=args.persons,
+            person_context=args.person_context,
         )
     except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -245,7 +245,7 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     joints = np.load(data / "skeletons" / f"{vid}.npz")["joints"]
     with h5py.File(out, "r") as f:
         x = f[vid][()]
-        assert f.attrs["persons"] == "1"
+        assert f.attrs["persons"] == "0.0"
     info = video_info(data / "videos" / f"{vid}.mp4")
     assert len(x) == len(clip_windows(info.n_frames, info.fps, 1.0))
     posterior_sum = x[:, -n_classes:].sum(axis=1)  # one posterior per present person

@@ -149,8 +149,9 @@ def torso_colours(frame: np.ndarray, joints: np.ndarray, *, bins: int = COLOUR_B
     """Colour histogram ``(bins ** 3,)`` of the upper garment of one person in one frame.
 
     Pixels are sampled at :data:`TORSO_SAMPLES` along the line from the shoulders' midpoint to
-    the hips' midpoint (the median of each 3x3 neighbourhood, against noise), each binned into
-    a ``bins``-level RGB cube; the histogram sums to 1, or is all zeros when a shoulder or a
+    the hips' midpoint (the median of each 3x3 neighbourhood, against noise), each binned softly
+    (trilinear weights between the nearest level centres) into a ``bins``-level RGB cube; the
+    histogram sums to 1, or is all zeros when a shoulder or a
     hip is not visible (occluded: the colour is unknown, not black).
 
     Args:
@@ -165,13 +166,20 @@ def torso_colours(frame: np.ndarray, joints: np.ndarray, *, bins: int = COLOUR_B
     bottom = j[list(HIPS), :2].mean(axis=0)
     h, w = frame.shape[:2]
     pts = top[None] + TORSO_SAMPLES[:, None] * (bottom - top)[None]
+    cube = out.reshape(bins, bins, bins)
     for x, y in np.round(pts).astype(int):
         if not (0 <= x < w and 0 <= y < h):
             continue
         patch = frame[max(0, y - 1) : y + 2, max(0, x - 1) : x + 2].reshape(-1, 3)
-        rgb = np.median(patch, axis=0)
-        idx = np.minimum((rgb * bins / 256.0).astype(int), bins - 1)
-        out[(idx[0] * bins + idx[1]) * bins + idx[2]] += 1.0
+        # soft (trilinear) binning between the two nearest level centres of each channel, so
+        # a colour near a level boundary does not flip between bins with the lighting
+        u = np.clip(np.median(patch, axis=0) * bins / 256.0 - 0.5, 0, bins - 1)
+        lo = np.minimum(np.floor(u).astype(int), bins - 2) if bins > 1 else np.zeros(3, int)
+        frac = u - lo
+        for corner in np.ndindex(2, 2, 2):
+            c = np.array(corner)
+            weight = np.prod(np.where(c == 1, frac, 1 - frac))
+            cube[tuple(np.minimum(lo + c, bins - 1))] += weight
     total = out.sum()
     return out / total if total > 0 else out
 

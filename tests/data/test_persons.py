@@ -82,3 +82,14 @@ def test_relative_layout_ranks_people_of_the_same_moment():
     alone = relative_layout(person_boxes(joints[:, :1], np.array([[0, 4]])), 64)
     np.testing.assert_array_equal(alone[0, 0], [0, 0, 1, 0])  # no rank for one person
     assert descriptor_dim() == COLOUR_BINS**3 + len(LAYOUT)
+
+
+def test_torso_colours_split_a_boundary_colour_between_its_two_levels():
+    frame = np.full((64, 64, 3), 90, np.uint8)
+    # green 85: halfway between the centres of levels 0 (42.7) and 1 (128) of 3
+    frame[20:45, 28:33] = (220, 85, 30)
+    hist = torso_colours(frame, _standing(30, 12, 45))
+    cube = hist.reshape(COLOUR_BINS, COLOUR_BINS, COLOUR_BINS)
+    assert cube[2, 0, 0] == pytest.approx(0.5, abs=0.01)
+    assert cube[2, 1, 0] == pytest.approx(0.5, abs=0.01)
+    assert hist.sum() == pytest.approx(1.0)
