@@ -43,7 +43,7 @@ from grounding.pipeline import (
     StageFailed,
     StageRunner,
     TrainedResults,
-    recognition_argv,
+    model_argv,
     run_on_features,
     run_trained,
 )
@@ -177,7 +177,7 @@ def profile_recognition_config(profile: BenchProfile) -> dict:
 
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    ours = recognition_argv("ours", profile.recognition_args, profile.model_recognition_args)
+    ours = model_argv("ours", profile.recognition_args, profile.model_recognition_args)
     args = parser.parse_args(["--data", ".", "--out", ".", *ours])
     return asdict(config_from_args(args, ["a", "b"]))  # the classes do not change the speed
 
@@ -283,6 +283,7 @@ def run(config: BenchConfig) -> Path:
             recognition_args=p.recognition_args,
             model_recognition_args=p.model_recognition_args,
             extract_args=p.extract_args,
+            model_extract_args=p.model_extract_args,
             grounding_args=p.grounding_args,
             ablations=p.ablations,
         )

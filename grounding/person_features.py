@@ -12,11 +12,14 @@ person present in it (from the video's pose file, :mod:`grounding.data.persons`)
    size / side (:func:`grounding.data.persons.torso_colours`, :func:`relative_layout`) says
    *who* the person is, in the terms sentences use.
 
-The clip's feature binds the two by an outer product summed over persons (second-order
-pooling, the full-rank form of the paper's bilinear pooling eq. 15, here between a person's
-action and appearance), followed by the plain sum of the posteriors::
+The clip's feature holds the people's fused segment features ``f_p`` ``(F,)`` (the
+features :mod:`grounding.extract` writes for a whole frame, here per person) pooled by the
+mean and the max over persons (as the skeleton baselines pool theirs), and binds action and
+appearance by an outer product summed over persons (second-order pooling, the full-rank form
+of the paper's bilinear pooling eq. 15, here between a person's action and appearance),
+followed by the plain sum of the posteriors::
 
-    x = [ vec(sum_p a_p c_p^T) , sum_p a_p ]        D = A * C + A
+    x = [ mean_p f_p , max_p f_p , vec(sum_p a_p c_p^T) , sum_p a_p ]    D = 2 F + A * C + A
 
 so "the player in red dribbles" is one coordinate of ``x`` whatever the number and the order
 of the people, while ``sum_p a_p`` answers "someone dribbles". A clip with nobody visible is
@@ -55,9 +58,10 @@ from grounding.train.recognition import RecognitionConfig
 __all__ = ["PersonClipInputs", "person_clip_features", "person_clip_inputs", "person_feature_dim"]
 
 
-def person_feature_dim(num_classes: int) -> int:
-    """``D = A * C + A`` of :func:`person_clip_features` for ``A`` classes."""
-    return num_classes * descriptor_dim(COLOUR_BINS) + num_classes
+def person_feature_dim(num_classes: int, feature_dim: int) -> int:
+    """``D = 2 F + A * C + A`` of :func:`person_clip_features` for ``A`` classes and a
+    recognizer of fused feature size ``F``."""
+    return 2 * feature_dim + num_classes * descriptor_dim(COLOUR_BINS) + num_classes
 
 
 @dataclass
@@ -197,16 +201,30 @@ def _crop_inputs(
 def person_clip_features(
     model: nn.Module, inputs: PersonClipInputs, *, batch_size: int, device: torch.device
 ) -> np.ndarray:
-    """``(K, A * C + A)`` float32 clip features (module docstring) from a two-stream model."""
-    probs = []
+    """``(K, 2 F + A * C + A)`` float32 clip features (module docstring) from a two-stream
+    model (``F`` its fused feature size)."""
+    feats, probs = [], []
     for i in range(0, len(inputs.clip), batch_size):
         r = torch.from_numpy(inputs.rgb[i : i + batch_size]).to(device)
         f = torch.from_numpy(inputs.flow[i : i + batch_size]).to(device)
-        probs.append(model(r, f).fused.float().softmax(dim=-1).cpu())
-    num_classes = model.rgb.classifier.out_features
+        seg = model.segment_features(r, f)  # (B, S, F): one pass gives features and scores
+        d = model.rgb.out_dim
+        logits = model.fuse(
+            model.rgb.classifier(seg[..., :d]).mean(1), model.flow.classifier(seg[..., d:]).mean(1)
+        )
+        feats.append(seg.mean(1).float().cpu())
+        probs.append(logits.float().softmax(dim=-1).cpu())
+    num_classes, dim = model.rgb.classifier.out_features, model.feature_dim
+    f = torch.cat(feats) if feats else torch.zeros(0, dim)
     a = torch.cat(probs) if probs else torch.zeros(0, num_classes)
     c = torch.from_numpy(inputs.descriptor)
+    clip = torch.from_numpy(inputs.clip).long()
+    k = inputs.n_clips
+    count = torch.zeros(k).index_add_(0, clip, torch.ones(len(clip))).clamp(min=1)
+    mean = torch.zeros(k, dim).index_add_(0, clip, f) / count[:, None]
+    peak = torch.zeros(k, dim).scatter_reduce_(
+        0, clip[:, None].expand(-1, dim), f, "amax", include_self=False
+    )  # clips with nobody stay 0
     pair = torch.cat([(a[:, :, None] * c[:, None, :]).flatten(1), a], dim=1)
-    out = torch.zeros(inputs.n_clips, pair.shape[1])
-    out.index_add_(0, torch.from_numpy(inputs.clip).long(), pair)
-    return out.numpy()
+    bound = torch.zeros(k, pair.shape[1]).index_add_(0, clip, pair)
+    return torch.cat([mean, peak, bound], dim=1).numpy()

@@ -247,14 +247,14 @@ def run_on_features(
     return out
 
 
-def recognition_argv(
+def model_argv(
     model: str,
-    recognition_args: Sequence[str] = (),
-    model_recognition_args: dict[str, tuple[str, ...]] | None = None,
+    shared_args: Sequence[str] = (),
+    model_args: dict[str, tuple[str, ...]] | None = None,
 ) -> list[str]:
-    """The recognition arguments of ``model``: the shared ones, then the model's own (later
-    flags win; the order is part of the stage key)."""
-    return [*recognition_args, *(model_recognition_args or {}).get(model, ())]
+    """A stage's arguments for ``model``: the shared ones, then the model's own (later flags
+    win; the order is part of the stage key)."""
+    return [*shared_args, *(model_args or {}).get(model, ())]
 
 
 def run_trained(
@@ -268,6 +268,7 @@ def run_trained(
     recognition_args: Sequence[str] = (),
     model_recognition_args: dict[str, tuple[str, ...]] | None = None,
     extract_args: Sequence[str] = (),
+    model_extract_args: dict[str, tuple[str, ...]] | None = None,
     grounding_args: Sequence[str] = (),
     ablations: bool = False,
 ) -> TrainedResults:
@@ -286,7 +287,7 @@ def run_trained(
             data=data,
             model=model,
             seeds=seeds,
-            extra=recognition_argv(model, recognition_args, model_recognition_args),
+            extra=model_argv(model, recognition_args, model_recognition_args),
             bar=bar,
             label=f"recognition {model}",
         )
@@ -297,7 +298,10 @@ def run_trained(
         ) | {"n_test": last.get("n_test")}
         bar.set_postfix_str(f"features {model}")
         features = runner.extract(
-            data=data, run_dir=first_dir, name=model, extra=list(extract_args)
+            data=data,
+            run_dir=first_dir,
+            name=model,
+            extra=model_argv(model, extract_args, model_extract_args),
         )
         bar.update()
         out.grounding[model] = ground_over_seeds(
@@ -323,7 +327,7 @@ def run_trained(
                     model="ours",
                     seeds=seeds,
                     extra=[
-                        *recognition_argv("ours", recognition_args, model_recognition_args),
+                        *model_argv("ours", recognition_args, model_recognition_args),
                         *args,
                     ],
                     bar=bar,

@@ -28,6 +28,8 @@ class BenchProfile:
             grounding`` (empty: those commands' own CPU defaults).
         model_recognition_args: more recognition arguments for one model (after
             ``recognition_args``), e.g. fewer epochs for the skeleton baselines.
+        model_extract_args: more extraction arguments for one model (after
+            ``extract_args``), e.g. ``--persons`` for the two-stream model.
         ablations: also run the temporal (Table 3) and spatial (Figure 10) ablations.
         speed_args: overrides of :class:`grounding.speed.SpeedSettings` fields.
     """
@@ -42,6 +44,7 @@ class BenchProfile:
     extract_args: tuple[str, ...] = ()
     grounding_args: tuple[str, ...] = ()
     model_recognition_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    model_extract_args: dict[str, tuple[str, ...]] = field(default_factory=dict)
     ablations: bool = False
     speed_args: dict[str, float] = field(default_factory=dict)
 

@@ -267,7 +267,7 @@ def test_bench_speed_only_measures_the_profile_models(tmp_path, capsys):
 
 def test_profile_recognition_config_includes_the_ours_arguments():
     from grounding.bench import profile_recognition_config
-    from grounding.pipeline import recognition_argv
+    from grounding.pipeline import model_argv
     from grounding.profiles import PROFILES, BenchProfile
 
     profile = BenchProfile(
@@ -283,7 +283,7 @@ def test_profile_recognition_config_includes_the_ours_arguments():
     # pixel-only flags stay out of the skeleton baselines' stage arguments
     default = PROFILES["default"]
     for model in ("gtn", "dgcn"):
-        argv = recognition_argv(model, default.recognition_args, default.model_recognition_args)
+        argv = model_argv(model, default.recognition_args, default.model_recognition_args)
         assert "--rgb-input" not in argv
 
 

@@ -20,6 +20,7 @@ from grounding.data.video import VideoError, video_info
 from grounding.extract import (
     clip_windows,
     extract_features,
+    load_recognizer,
     main,
     pixel_clip_inputs,
     read_recognition_config,
@@ -240,7 +241,8 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     summary = extract_features(data=data, checkpoint=ckpt, out=out, persons=True, progress=False)
     n_classes = len(config.classes)
     assert summary["stream"] == "persons"
-    assert summary["feature dim"] == person_feature_dim(n_classes)
+    model, _ = load_recognizer(ckpt, device=torch.device("cpu"))
+    assert summary["feature dim"] == person_feature_dim(n_classes, model.feature_dim)
     vid = _vids(data)[0]
     joints = np.load(data / "skeletons" / f"{vid}.npz")["joints"]
     with h5py.File(out, "r") as f:
@@ -251,7 +253,9 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     posterior_sum = x[:, -n_classes:].sum(axis=1)  # one posterior per present person
     assert np.all(np.isclose(posterior_sum, np.round(posterior_sum), atol=1e-4))
     assert 0.5 < posterior_sum.max() < joints.shape[1] + 0.5
-    pairs = x[:, :-n_classes].reshape(len(x), n_classes, -1)
+    dim = model.feature_dim
+    assert np.all(x[:, dim : 2 * dim] >= x[:, :dim] - 1e-5)  # max over persons >= mean
+    pairs = x[:, 2 * dim : -n_classes].reshape(len(x), n_classes, -1)
     np.testing.assert_allclose(pairs[..., -2:].sum(axis=(1, 2)), posterior_sum, atol=1e-4)
     # the people's order in the pose file does not matter
     swapped = tmp_path / "swapped"
