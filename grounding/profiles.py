@@ -59,6 +59,9 @@ _SMOKE_GROUNDING = (
 )  # fmt: skip
 
 _DEFAULT_NET = ("--input-size", "64", "--width", "0.25", "--epochs", "16")
+#: the two-stream model's grounding features: person-centric (grounding.person_features), each
+#: clip's snippets reaching half a second past it on both sides
+_PERSONS = ("--persons", "--person-context", "0.5")
 
 PROFILES: dict[str, BenchProfile] = {
     "smoke": BenchProfile(
@@ -67,6 +70,7 @@ PROFILES: dict[str, BenchProfile] = {
         seeds=(0, 1),
         recognition_args=(*_SMOKE_NET, "--epochs", "2", "--batch-size", "16"),
         extract_args=("--clip-seconds", "2.0"),
+        model_extract_args={"ours": _PERSONS},
         grounding_args=_SMOKE_GROUNDING,
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
@@ -89,6 +93,7 @@ PROFILES: dict[str, BenchProfile] = {
             "gtn": ("--epochs", "5"),
             "dgcn": ("--epochs", "5"),
         },
+        model_extract_args={"ours": _PERSONS},
         grounding_args=("--epochs", "4", "--head-kernel", "3", "--map-dim", "64"),
     ),
     "paper": BenchProfile(

@@ -285,6 +285,12 @@ def test_profile_recognition_config_includes_the_ours_arguments():
     for model in ("gtn", "dgcn"):
         argv = model_argv(model, default.recognition_args, default.model_recognition_args)
         assert "--rgb-input" not in argv
+    # person-centric features are the two-stream model's only (the skeleton extractors refuse)
+    for name in ("smoke", "default"):
+        p = PROFILES[name]
+        assert "--persons" in model_argv("ours", p.extract_args, p.model_extract_args)
+        for model in ("gtn", "dgcn"):
+            assert "--persons" not in model_argv(model, p.extract_args, p.model_extract_args)
 
 
 def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsys):
