@@ -266,6 +266,16 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     )
     with h5py.File(tmp_path / "s.h5", "r") as f:
         np.testing.assert_allclose(f[vid][()], x, rtol=1e-4, atol=1e-5)
+    np.savez(swapped / "skeletons" / f"{vid}.npz", joints=joints[:-3], fps=info.fps)
+    with pytest.raises(ValueError, match=r"pose frames for the \d+ frames"):
+        extract_features(
+            data=swapped, checkpoint=ckpt, out=tmp_path / "t.h5", persons=True, progress=False
+        )
+    (swapped / "skeletons" / f"{vid}.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="skeleton file not found"):
+        extract_features(
+            data=swapped, checkpoint=ckpt, out=tmp_path / "u.h5", persons=True, progress=False
+        )
     with pytest.raises(ValueError, match=r"\(persons differ\)"):
         extract_features(data=data, checkpoint=ckpt, out=out, progress=False)
     with pytest.raises(ValueError, match="two-stream"):
