@@ -74,14 +74,15 @@ PROFILES: dict[str, BenchProfile] = {
         grounding_args=_SMOKE_GROUNDING,
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
-    # several hours on 2 CPU cores from an empty cache (not timed as one run: the committed
-    # results were built stage by stage; see the README): the pixel recognizer at 64 px / width
-    # 0.25, 32 epochs (16 gave 70.27 % on seed 0, 32 gave 83.78 %: the loss was still falling),
-    # its RGB stream fed frame differences (TSN's RGB-diff: on these clips the RGB frames let
-    # the stream memorise each clip's court, 14 % test accuracy, where differences reach 70 %),
-    # the skeleton baselines 5 epochs, grounding 4 epochs over the ~8,500 training queries with
-    # a 64-channel map and 3x3 convs (on real features more epochs add little: ours seed 0
-    # R1@0.5 25.45 at 4, 26.22 at 8 with a head variant; oracle features: 50.87 at 4 epochs)
+    # about 1.5-2 h on 2 CPU cores from an empty cache (the committed results were built from a
+    # cache filled stage by stage; see the README): the pixel recognizer at 64 px / width 0.25,
+    # 32 epochs (16 gave 70.27 % on seed 0, 32 gave 83.78 %: the loss was still falling; about
+    # 9 min each), its RGB stream fed frame differences (TSN's RGB-diff: on these clips the RGB
+    # frames let the stream memorise each clip's court, 14 % test accuracy, where differences
+    # reach 70 %), person-centric features for its grounding (about 9 min), the skeleton
+    # baselines 5 epochs (about 1.5 min each), grounding 4 epochs over the ~8,500 training
+    # queries with a 64-channel map and 3x3 convs (about 3.5 min each; oracle features: 50.87
+    # at 4 epochs; more epochs add little on the pixel features)
     "default": BenchProfile(
         name="default",
         n_videos=200,
