@@ -161,10 +161,14 @@ def person_clip_inputs(
         if colours:
             desc[i, : len(colours[0])] = np.mean(colours, axis=0)
         desc[i, -layout.shape[-1] :] = layout[c, p]
-    if config.flow_compensation:
-        flow = subtract_camera_motion(flow)
-    rgb = resize_frames(rgb.reshape(n * s, 3, size, size), config.input_size)
-    flow = resize_frames(flow.reshape(n * s, 2 * length, size, size), config.input_size)
+    if n:  # else nobody is visible in the whole video: no inputs, all-zero features
+        if config.flow_compensation:
+            flow = subtract_camera_motion(flow)
+        rgb = resize_frames(rgb.reshape(n * s, 3, size, size), config.input_size)
+        flow = resize_frames(flow.reshape(n * s, 2 * length, size, size), config.input_size)
+    else:
+        rgb = np.empty((0, 3, config.input_size, config.input_size), np.uint8)
+        flow = np.empty((0, 2 * length, config.input_size, config.input_size), np.uint8)
     return PersonClipInputs(
         clip=pairs[:, 0].copy(),
         rgb=rgb.reshape(n, s, *rgb.shape[1:]),

@@ -266,6 +266,14 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     )
     with h5py.File(tmp_path / "s.h5", "r") as f:
         np.testing.assert_allclose(f[vid][()], x, rtol=1e-4, atol=1e-5)
+    hidden = joints.copy()
+    hidden[..., 2] = 0  # nobody visible: all-zero features, not an error
+    np.savez(swapped / "skeletons" / f"{vid}.npz", joints=hidden, fps=info.fps)
+    extract_features(
+        data=swapped, checkpoint=ckpt, out=tmp_path / "h.h5", persons=True, progress=False
+    )
+    with h5py.File(tmp_path / "h.h5", "r") as f:
+        assert f[vid].shape == x.shape and not f[vid][()].any()
     np.savez(swapped / "skeletons" / f"{vid}.npz", joints=joints[:-3], fps=info.fps)
     with pytest.raises(ValueError, match=r"pose frames for the \d+ frames"):
         extract_features(
