@@ -371,6 +371,7 @@ def extract_features(
     overwrite: bool = False,
     progress: bool = True,
     input_size: int | None = None,
+    segments: int | None = None,
     stream: str = "fused",
     persons: bool = False,
     person_context: float = 0.0,
@@ -381,11 +382,13 @@ def extract_features(
     trained at: the trimmed training clips are close-ups of one player, the grounding videos
     wide shots where a player is a few times smaller, so a larger side brings the players
     back to the scale the network learned (BN-Inception ends in global pooling, so any multiple
-    of 32 works). ``stream``: ``fused`` (both streams' features), ``rgb`` or ``flow`` (one
-    stream's; two-stream checkpoints only). ``persons`` (two-stream checkpoints): the
-    person-centric features of :mod:`grounding.person_features` instead, from crops around
-    every person of ``DIR/skeletons/<vid>.npz``, each clip's snippets taken over the clip
-    widened by ``person_context`` seconds on both sides."""
+    of 32 works). ``segments`` (pixel models): TSN snippets per clip instead of the training
+    count (the temporal module runs over any number). ``stream``: ``fused`` (both streams'
+    features), ``rgb`` or ``flow`` (one stream's; two-stream checkpoints only). ``persons``
+    (two-stream checkpoints): the person-centric features of
+    :mod:`grounding.person_features` instead, from crops around every person of
+    ``DIR/skeletons/<vid>.npz``, each clip's snippets taken over the clip widened by
+    ``person_context`` seconds on both sides."""
     t0 = time.perf_counter()
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
@@ -399,6 +402,9 @@ def extract_features(
         raise ValueError(f"--person-context must be >= 0 seconds, got {person_context}")
     if input_size is not None and config.pixels:
         config = replace(config, input_size=input_size)
+        config.validate()
+    if segments is not None and config.pixels:
+        config = replace(config, segments=segments)
         config.validate()
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
@@ -485,6 +491,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pixel models: frame side fed to the network (default: its training side)",
     )
     p.add_argument(
+        "--segments",
+        type=int,
+        default=None,
+        help="pixel models: TSN snippets per clip (default: the training --segments)",
+    )
+    p.add_argument(
         "--stream",
         choices=STREAMS,
         default="fused",
@@ -522,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
             videos_dir=args.videos_dir,
             overwrite=args.overwrite,
             input_size=args.input_size,
+            segments=args.segments,
             stream=args.stream,
             persons=args.persons,
             person_context=args.person_context,

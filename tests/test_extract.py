@@ -206,6 +206,13 @@ def test_input_size_override_feeds_another_side(data, checkpoints, tmp_path):
         assert a[vid].shape == b[vid].shape  # global pooling: same feature size
         assert not np.allclose(a[vid][()], b[vid][()])
         assert json.loads(b.attrs["recognition_config"])["input_size"] == 128
+    more = tmp_path / "more.h5"
+    extract_features(
+        data=data, checkpoint=checkpoints["ours"], out=more, segments=5, progress=False
+    )
+    with h5py.File(base, "r") as a, h5py.File(more, "r") as b:
+        assert a[vid].shape == b[vid].shape and not np.allclose(a[vid][()], b[vid][()])
+        assert json.loads(b.attrs["recognition_config"])["segments"] == 5
     with pytest.raises(ValueError, match="multiple of 32"):
         extract_features(
             data=data, checkpoint=checkpoints["ours"], out=tmp_path / "x.h5", input_size=100
