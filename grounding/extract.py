@@ -58,7 +58,7 @@ from grounding.data.action_dataset import (
     subtract_camera_motion,
 )
 from grounding.data.flow import flow_stacks
-from grounding.data.video import segment_indices, video_info
+from grounding.data.video import VideoInfo, segment_indices, video_info
 from grounding.io import atomic_path, check_input_dir, check_input_file, file_digest
 from grounding.models.checkpoint import load_checkpoint
 from grounding.person_features import PersonClipInputs, person_clip_features, person_clip_inputs
@@ -68,6 +68,7 @@ from grounding.train.recognition import RecognitionConfig, build_recognizer, con
 GENERATOR = "grounding.extract"
 
 __all__ = [
+    "clip_snippet_starts",
     "clip_windows",
     "extract_features",
     "load_recognizer",
@@ -139,14 +140,36 @@ def snippet_starts(windows: np.ndarray, n_frames: int, *, segments: int, length:
     return out
 
 
+def clip_snippet_starts(
+    info: VideoInfo,
+    *,
+    clip_seconds: float,
+    segments: int,
+    length: int,
+    context_seconds: float = 0.0,
+) -> np.ndarray:
+    """``(K, S)`` flow-stack starts of every clip of a video (:func:`clip_windows`, then
+    :func:`snippet_starts`), each clip widened by ``context_seconds`` on both sides (inside
+    the video) before its snippets are placed."""
+    windows = clip_windows(info.n_frames, info.fps, clip_seconds)
+    if context_seconds:
+        pad = round(context_seconds * info.fps)
+        windows = np.stack(
+            [np.maximum(windows[:, 0] - pad, 0), np.minimum(windows[:, 1] + pad, info.n_frames)],
+            1,
+        )
+    return snippet_starts(windows, info.n_frames, segments=segments, length=length)
+
+
 def pixel_clip_inputs(
     video: Path, config: RecognitionConfig, clip_seconds: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB ``(K, S, 3, H, W)`` and flow ``(K, S, 2L, H, W)`` uint8 inputs of every clip."""
-    info = video_info(video)
-    windows = clip_windows(info.n_frames, info.fps, clip_seconds)
     length, s = config.flow_length, config.segments
-    starts = snippet_starts(windows, info.n_frames, segments=s, length=length).reshape(-1)
+    clip_starts = clip_snippet_starts(
+        video_info(video), clip_seconds=clip_seconds, segments=s, length=length
+    )
+    k, starts = len(clip_starts), clip_starts.reshape(-1)
     flow = flow_stacks(
         video,
         starts,
@@ -160,7 +183,6 @@ def pixel_clip_inputs(
     rgb = snippet_rgb(video, starts + length // 2, kind=config.rgb_input)
     rgb = resize_frames(np.ascontiguousarray(rgb), config.input_size)
     flow = resize_frames(flow, config.input_size)
-    k = len(windows)
     return rgb.reshape(k, s, *rgb.shape[1:]), flow.reshape(k, s, *flow.shape[1:])
 
 
@@ -200,14 +222,12 @@ def _person_inputs(
     """:func:`person_clip_inputs` of one video over the clips of :func:`pixel_clip_inputs`,
     each clip's snippets spread over the clip widened by ``context_seconds`` on both sides
     (inside the video); its pose file is ``skeletons/<vid>.npz``."""
-    info = video_info(video)
-    windows = clip_windows(info.n_frames, info.fps, clip_seconds)
-    pad = round(context_seconds * info.fps)
-    windows = np.stack(
-        [np.maximum(windows[:, 0] - pad, 0), np.minimum(windows[:, 1] + pad, info.n_frames)], 1
-    )
-    starts = snippet_starts(
-        windows, info.n_frames, segments=config.segments, length=config.flow_length
+    starts = clip_snippet_starts(
+        video_info(video),
+        clip_seconds=clip_seconds,
+        segments=config.segments,
+        length=config.flow_length,
+        context_seconds=context_seconds,
     )
     return person_clip_inputs(video, skeletons / f"{video.stem}.npz", config, starts)
 

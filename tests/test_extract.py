@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import h5py
@@ -16,8 +17,9 @@ import torch
 from grounding.data.action_dataset import resize_frames, snippet_rgb
 from grounding.data.features import HDF5Features
 from grounding.data.synthetic import generate_dataset
-from grounding.data.video import VideoError, video_info
+from grounding.data.video import VideoError, VideoInfo, video_info
 from grounding.extract import (
+    clip_snippet_starts,
     clip_windows,
     extract_features,
     load_recognizer,
@@ -89,6 +91,16 @@ def test_snippet_starts_stay_inside_each_window_and_the_video():
     s = snippet_starts(w, 50, segments=3, length=5)
     assert s.shape == (len(w), 3) and (s >= 0).all() and (s + 5 <= 49).all()
     assert (s[:-1] >= w[:-1, :1]).all() and (s[:-1] < w[:-1, 1:]).all()
+
+
+def test_clip_snippet_starts_widen_each_clip_by_the_context():
+    info = VideoInfo(path=Path("v.mp4"), n_frames=80, fps=8.0, width=32, height=32)
+    plain = clip_snippet_starts(info, clip_seconds=1.0, segments=3, length=5)
+    w = clip_windows(80, 8.0, 1.0)
+    np.testing.assert_array_equal(plain, snippet_starts(w, 80, segments=3, length=5))
+    wide = clip_snippet_starts(info, clip_seconds=1.0, segments=3, length=5, context_seconds=1.0)
+    assert wide.shape == plain.shape and (wide >= 0).all() and (wide + 5 <= 79).all()
+    assert wide[5, 0] < plain[5, 0] and wide[5, -1] > plain[5, -1]  # 8 more frames each side
 
 
 def test_pixel_features_into_one_hdf5(data, checkpoints, tmp_path):

@@ -43,7 +43,7 @@ from grounding.data.action_dataset import resize_frames
 from grounding.data.features import resample_features
 from grounding.data.flow import flow_stacks, make_flow_fn
 from grounding.data.video import read_frames, video_info
-from grounding.extract import clip_windows, snippet_starts
+from grounding.extract import clip_snippet_starts
 from grounding.models.grounding_model import GroundingModel
 from grounding.models.two_stream import TwoStreamNetwork
 from grounding.speed.timing import LatencyStats, Timer, resolve_device
@@ -169,9 +169,10 @@ def ground_video(
         raise ValueError("a query given as text needs a text_encoder")
     c = config
     info = video_info(video)
-    windows = clip_windows(info.n_frames, info.fps, c.clip_seconds)
-    starts = snippet_starts(windows, info.n_frames, segments=c.segments, length=c.flow_length)
-    starts = starts.reshape(-1)
+    clip_starts = clip_snippet_starts(
+        info, clip_seconds=c.clip_seconds, segments=c.segments, length=c.flow_length
+    )
+    k, starts = len(clip_starts), clip_starts.reshape(-1)
     rgb_idx = starts + c.flow_length // 2
     stages = dict.fromkeys(STAGES, 0.0)
     flow_fn = make_flow_fn(c.flow_method, dis_preset=c.dis_preset)
@@ -190,7 +191,6 @@ def ground_video(
         )
         rgb = resize_frames(np.ascontiguousarray(rgb), c.input_size)
         flow = resize_frames(flow, c.input_size)
-        k = len(windows)
         rgb_t = torch.from_numpy(rgb).view(k, c.segments, *rgb.shape[1:])
         flow_t = torch.from_numpy(flow).view(k, c.segments, *flow.shape[1:])
         stages["decode"] = time.perf_counter() - t0 - stages["flow"]
