@@ -76,7 +76,7 @@ def test_queries_of_another_dataset_are_refused_by_name(data, tmp_path):
     _, rows = _gt_predictions(copy)
     _write(tmp_path / "p.jsonl", rows)
     with pytest.raises(
-        ValueError, match="never wrote.*is not a query the synthetic generator writes"
+        ValueError, match=r"never wrote.*is not a query the synthetic generator writes"
     ):
         relation_breakdown(copy, tmp_path / "p.jsonl")
 
