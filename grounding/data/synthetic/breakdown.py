@@ -26,9 +26,8 @@ from tabulate import tabulate
 from grounding.data.annotations import AnnotationError
 from grounding.data.datasets import load_split
 from grounding.data.moment_detr import read_predictions
-from grounding.data.synthetic.oracle import read_generator_settings
+from grounding.data.synthetic.oracle import manifest_script, read_generator_settings
 from grounding.data.synthetic.queries import RELATION_WEIGHT, make_queries
-from grounding.data.synthetic.script import make_script
 from grounding.eval import PRESETS, evaluate, get_protocol
 
 #: metrics of the breakdown table (keys of ``EvalResult.per_query``; IoU@1 is the mIoU term)
@@ -42,8 +41,7 @@ def query_relations(data: Path, vids: set[str]) -> dict[tuple[str, str], str]:
     for index, vid in enumerate(m["videos"]):
         if vid not in vids:
             continue
-        script = make_script(index, seed=m["seed"], fps=m["fps"], size=m["size"])
-        for q in make_queries(script):
+        for q in make_queries(manifest_script(m, index)):
             out[(vid, q.sentence.strip())] = q.descriptor.relation
     return out
 

@@ -30,8 +30,13 @@ from tabulate import tabulate
 
 from grounding.data.persons import COLOUR_BINS, descriptor_dim
 from grounding.data.synthetic.actions import ACTIONS
-from grounding.data.synthetic.oracle import COLOURS, oracle_features, read_generator_settings
-from grounding.data.synthetic.script import JERSEYS, make_script
+from grounding.data.synthetic.oracle import (
+    COLOURS,
+    manifest_script,
+    oracle_features,
+    read_generator_settings,
+)
+from grounding.data.synthetic.script import JERSEYS
 
 __all__ = ["DecodeReport", "colour_bin", "decode_person_features", "main"]
 
@@ -89,8 +94,7 @@ def decode_person_features(data: Path, features: Path) -> DecodeReport:
             if vid not in f:
                 raise ValueError(f"{features}: no features for video {vid}")
             x = f[vid][()]
-            script = make_script(index, seed=m["seed"], fps=m["fps"], size=m["size"])
-            o = oracle_features(script, rate=1.0)
+            o = oracle_features(manifest_script(m, index), rate=1.0)
             n = min(len(o), len(x))
             block = x[:n, -width:]
             pairs = block[:, :-n_actions].reshape(n, n_actions, -1)[:, order]

@@ -77,8 +77,9 @@ def oracle_features(script: VideoScript, *, rate: float = 4.0) -> np.ndarray:
 
 def read_generator_settings(data: Path) -> dict:
     """``seed``, ``fps``, ``size`` and ``videos`` of a generated dataset's ``manifest.json``
-    (``ValueError`` naming the file when it is missing, not a synthetic manifest, or of another
-    generator version, whose scripts this code would not rebuild)."""
+    (``ValueError`` naming the file when it is missing, not a synthetic manifest, of another
+    generator version, whose scripts this code would not rebuild, or lists videos other than
+    the generator's ids in order, so that video ``i`` is ``manifest_script(m, i)``)."""
     path = data / "manifest.json"
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
@@ -95,7 +96,18 @@ def read_generator_settings(data: Path) -> dict:
             f"{path}: generator version {m.get('version')!r}, not {VERSION!r}; regenerate the "
             "dataset so its scripts match this code"
         )
+    if list(m["videos"]) != [video_id(i) for i in range(len(m["videos"]))]:
+        raise ValueError(
+            f"{path}: videos are not the generator's ids {video_id(0)}, {video_id(1)}, ... in "
+            "order, so their scripts cannot be rebuilt by position"
+        )
     return m
+
+
+def manifest_script(m: dict, index: int) -> VideoScript:
+    """The script of video ``m["videos"][index]`` of a manifest read by
+    :func:`read_generator_settings` (rebuilt from its seed, fps and size)."""
+    return make_script(index, seed=m["seed"], fps=m["fps"], size=m["size"])
 
 
 def write_oracle_features(
@@ -104,12 +116,8 @@ def write_oracle_features(
     """Write ``out/<vid>.npy`` for every video of the dataset in ``data``; returns the ids."""
     m = read_generator_settings(data)
     out.mkdir(parents=True, exist_ok=True)
-    index = {video_id(i): i for i in range(len(m["videos"]))}
-    for vid in tqdm(m["videos"], desc="oracle features", disable=not progress):
-        if vid not in index:
-            raise ValueError(f"{data / 'manifest.json'}: unexpected video id {vid!r}")
-        script = make_script(index[vid], seed=m["seed"], fps=m["fps"], size=m["size"])
-        feats = oracle_features(script, rate=rate)
+    for index, vid in enumerate(tqdm(m["videos"], desc="oracle features", disable=not progress)):
+        feats = oracle_features(manifest_script(m, index), rate=rate)
         with atomic_path(out / f"{vid}.npy") as tmp:
             np.save(tmp, feats)
     return list(m["videos"])
