@@ -10,7 +10,10 @@ One item per query of a :class:`~grounding.data.annotations.QuerySet`:
   :class:`grounding.models.text.SentenceCache`);
 - ``iou`` ``(N, N)`` float32: the IoU of every candidate moment ``[i/N, (j+1)/N]`` with the
   ground truth (the best over the query's GT windows), the target of the scaled-IoU loss;
-- ``span`` ``(2,)``: the first GT window normalised by the duration; ``duration``; ``index``.
+- ``span`` ``(2,)``: the first GT window normalised by the duration; ``duration``; ``index``;
+- with ``words`` given (one ``(L_k, D_w)`` token-state array per query, e.g. from
+  :class:`grounding.models.text.TokenCache`): ``words`` ``(L, D_w)`` float32 zero-padded to the
+  longest query of the dataset and ``word_mask`` ``(L,)`` bool, True for real tokens.
 
 Queries whose video has no features are skipped and counted in ``log`` (reason
 ``missing features``), never dropped silently; evaluation still scores them as misses because
@@ -46,6 +49,7 @@ class GroundingDataset(Dataset):
         features: ``vid -> (T, D)`` store.
         sentences: ``(len(queries), D_s)`` embeddings in query order.
         num_clips: ``N``.
+        words: optional token states, one ``(L_k, D_w)`` array per query in query order.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class GroundingDataset(Dataset):
         sentences: np.ndarray,
         *,
         num_clips: int,
+        words: Sequence[np.ndarray] | None = None,
     ) -> None:
         if num_clips < 1:
             raise ValueError(f"num_clips must be >= 1, got {num_clips}")
@@ -67,6 +72,8 @@ class GroundingDataset(Dataset):
         if not np.isfinite(sentences).all():
             row = int(np.flatnonzero(~np.isfinite(sentences).all(axis=1))[0])
             raise ValueError(f"sentence embedding of qid {queries.queries[row].qid} is not finite")
+        self.words = None if words is None else self._check_words(queries, words)
+        self.max_words = max((len(w) for w in self.words), default=0) if self.words else 0
         self.queries = queries
         self.num_clips = num_clips
         self.log = SkipLog()
@@ -88,6 +95,27 @@ class GroundingDataset(Dataset):
         self.sentences = sentences
         self.dim = next(iter(self._clips.values())).shape[1] if self._clips else 0
 
+    @staticmethod
+    def _check_words(queries: QuerySet, words: Sequence[np.ndarray]) -> list[np.ndarray]:
+        if len(words) != len(queries.queries):
+            raise ValueError(
+                f"need one token-state array per query: {len(queries.queries)} queries, "
+                f"{len(words)} arrays"
+            )
+        out = []
+        dims = set()
+        for q, w in zip(queries.queries, words, strict=True):
+            w = np.asarray(w, dtype=np.float32)
+            if w.ndim != 2 or len(w) == 0:
+                raise ValueError(f"token states of qid {q.qid} must be (L >= 1, D), got {w.shape}")
+            if not np.isfinite(w).all():
+                raise ValueError(f"token states of qid {q.qid} are not finite")
+            dims.add(w.shape[1])
+            out.append(w)
+        if len(dims) > 1:
+            raise ValueError(f"token states of different widths {sorted(dims)}")
+        return out
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -103,7 +131,7 @@ class GroundingDataset(Dataset):
         if not bool(valid.any()):
             raise ValueError(f"qid {q.qid}: no ground-truth window of positive length")
         iou = moment_iou_targets(windows[valid], self.num_clips).amax(dim=0)
-        return {
+        item: dict[str, torch.Tensor | float | int] = {
             "clips": torch.from_numpy(self._clips[q.vid]),
             "sentence": torch.from_numpy(self.sentences[k]),
             "iou": iou.float(),
@@ -111,3 +139,11 @@ class GroundingDataset(Dataset):
             "duration": float(q.duration),
             "index": index,
         }
+        if self.words is not None:
+            w = self.words[k]
+            padded = torch.zeros(self.max_words, w.shape[1])
+            padded[: len(w)] = torch.from_numpy(w)
+            mask = torch.zeros(self.max_words, dtype=torch.bool)
+            mask[: len(w)] = True
+            item["words"], item["word_mask"] = padded, mask
+        return item

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from grounding.models.cross_attention import CrossAttentionBlock, WordProjection
 from grounding.models.localization import MomentMapHead, predict_moments
 from grounding.models.temporal import ResidualTemporal, build_temporal
 
@@ -53,6 +54,10 @@ class GroundingModelConfig:
         dropout: dropout after the projection, in the temporal block and in the head.
         query_fusion: FiLM-condition the clips on the sentence before the temporal module.
         positional: add a learned ``(N, hidden_dim)`` clip-position embedding.
+        cross_layers: :class:`~grounding.models.cross_attention.CrossAttentionBlock` s in
+            which the clips attend to the sentence's token states before the temporal
+            module (0: the pooled sentence only; then ``forward`` needs no tokens).
+        word_dim: token state size (384 for all-MiniLM-L6-v2).
     """
 
     in_dim: int
@@ -68,6 +73,8 @@ class GroundingModelConfig:
     dropout: float = 0.1
     query_fusion: bool = True
     positional: bool = True
+    cross_layers: int = 0
+    word_dim: int = 384
 
 
 class SentenceStandardizer(nn.Module):
@@ -123,6 +130,15 @@ class GroundingModel(nn.Module):
         if self.film is not None:  # start as the identity: x * (1 + 0) + 0
             nn.init.zeros_(self.film.weight)
             nn.init.zeros_(self.film.bias)
+        if config.cross_layers < 0:
+            raise ValueError(f"cross_layers must be >= 0, got {config.cross_layers}")
+        self.words = (
+            WordProjection(config.word_dim, config.hidden_dim) if config.cross_layers else None
+        )
+        self.cross = nn.ModuleList(
+            CrossAttentionBlock(config.hidden_dim, heads=config.heads, dropout=config.dropout)
+            for _ in range(config.cross_layers)
+        )
         self.temporal = ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
         self.head = MomentMapHead(
             clip_dim=config.hidden_dim,
@@ -158,8 +174,44 @@ class GroundingModel(nn.Module):
         embeddings (call once, before training)."""
         self.sentence_norm.fit(sentences)
 
-    def forward(self, clips: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
+    def check_words(
+        self, clips: torch.Tensor, words: torch.Tensor | None, word_mask: torch.Tensor | None
+    ) -> None:
+        """``ValueError`` when the token states a model with cross-attention needs are
+        missing, of the wrong shape or not finite."""
+        if self.words is None:
+            return
+        if words is None or word_mask is None:
+            raise ValueError(
+                f"this model attends to the sentence's tokens (cross_layers="
+                f"{self.config.cross_layers}): pass words (B, L, {self.config.word_dim}) and "
+                "word_mask (B, L)"
+            )
+        if (
+            words.ndim != 3
+            or words.shape[0] != clips.shape[0]
+            or words.shape[2] != (self.config.word_dim)
+        ):
+            raise ValueError(
+                f"token states must be ({clips.shape[0]}, L, {self.config.word_dim}), "
+                f"got {tuple(words.shape)}"
+            )
+        bad = ~torch.isfinite(words.flatten(1)).all(dim=1)
+        if bool(bad.any()):
+            rows = bad.nonzero().flatten().tolist()
+            raise ValueError(f"token states contain NaN or inf in batch rows {rows[:10]}")
+
+    def forward(
+        self,
+        clips: torch.Tensor,
+        sentence: torch.Tensor,
+        words: torch.Tensor | None = None,
+        word_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``clips (B, N, D_in), sentence (B, D_s)`` [, ``words (B, L, D_w)``, ``word_mask
+        (B, L)`` bool, needed when ``config.cross_layers > 0``] ``-> (B, N, N)``."""
         self.check_inputs(clips, sentence)
+        self.check_words(clips, words, word_mask)
         sentence = self.sentence_norm(sentence)
         x = self.proj(clips)
         if self.position is not None:
@@ -167,6 +219,10 @@ class GroundingModel(nn.Module):
         if self.film is not None:
             gamma, beta = self.film(sentence)[:, None, :].chunk(2, dim=-1)
             x = x * (1 + gamma) + beta
+        if self.words is not None:
+            w = self.words(words.to(x.dtype))
+            for block in self.cross:
+                x = block(x, w, word_mask)
         return self.head(self.temporal(x), sentence)
 
     @torch.no_grad()
@@ -178,15 +234,17 @@ class GroundingModel(nn.Module):
         *,
         nms_thresh: float | None = 0.5,
         top_k: int | None = None,
+        words: torch.Tensor | None = None,
+        word_mask: torch.Tensor | None = None,
     ) -> list[np.ndarray]:
         """Ranked moments per query, ``[(K, 3) [start_s, end_s, score], ...]`` (eval mode,
-        restored afterwards)."""
+        restored afterwards); ``words`` / ``word_mask`` as in :meth:`forward`."""
         if len(durations) != clips.shape[0]:
             raise ValueError(f"{len(durations)} durations for a batch of {clips.shape[0]}")
         was_training = self.training
         self.eval()
         try:
-            logits = self(clips, sentence).cpu()
+            logits = self(clips, sentence, words, word_mask).cpu()
         finally:
             self.train(was_training)
         return [

@@ -10,6 +10,9 @@ truncation at 256 word pieces, BERT, mean over non-padding tokens, L2 normalisat
 - :meth:`SentenceEncoder.token_embeddings`: ``(B, L, 384)`` token states + ``(B, L)`` mask;
 - :meth:`SentenceEncoder.encode`: ``(B, 384)`` normalised sentence embeddings.
 
+:class:`TokenCache` keeps the token states the same way (ragged, float16), for the
+word-level cross-attention of the grounding model.
+
 :class:`SentenceCache` keeps sentence embeddings of one dataset in an ``.npz`` file keyed by a
 SHA-256 of the stripped sentence, encodes only the missing ones, and rewrites the file
 atomically.
@@ -146,7 +149,8 @@ class SentenceEncoder:
 
 
 class Encoder(Protocol):
-    """What :class:`SentenceCache` needs from an encoder."""
+    """What :class:`SentenceCache` needs from an encoder (:class:`TokenCache` also needs
+    ``token_embeddings``, as :class:`SentenceEncoder` has)."""
 
     dim: int
     identity: str
@@ -159,6 +163,15 @@ class Encoder(Protocol):
         batch_size: int = 64,
         progress: bool = False,
     ) -> torch.Tensor: ...
+
+
+def check_cache_identity(path: Path, stored: str | None, encoder: str) -> None:
+    """``ValueError`` when the cache file ``path`` was written by another encoder."""
+    if stored is not None and stored != encoder:
+        raise ValueError(
+            f"{path}: cache was built by encoder {stored!r}, not {encoder!r}; delete it or "
+            "use another cache path"
+        )
 
 
 def sentence_key(sentence: str) -> str:
@@ -229,11 +242,7 @@ class SentenceCache:
         return np.stack([table[k] for k in keys]).astype(np.float32)
 
     def _check_identity(self, identity: str | None) -> None:
-        if identity is not None and identity != self.encoder.identity:
-            raise ValueError(
-                f"{self.path}: cache was built by encoder {identity!r}, not "
-                f"{self.encoder.identity!r}; delete it or use another cache path"
-            )
+        check_cache_identity(self.path, identity, self.encoder.identity)
 
     def _write(self, identity: str, table: dict[str, np.ndarray]) -> None:
         with atomic_path(self.path) as tmp:
@@ -242,4 +251,85 @@ class SentenceCache:
                 identity=np.array(identity),
                 keys=np.array(list(table), dtype="U64"),
                 embeddings=np.stack(list(table.values())).astype(np.float32),
+            )
+
+
+class TokenCache:
+    """Token states of one dataset's sentences cached in ``path`` (``.npz``), for the
+    word-level cross-attention of :class:`~grounding.models.grounding_model.GroundingModel`.
+
+    ``get(sentences, ids=...)`` returns one ``(L_k, D)`` float32 array per sentence (its
+    non-padding word pieces, [CLS] and [SEP] included), encoding only the missing sentences and
+    rewriting the file atomically. Stored ragged as float16 (``keys``, ``offsets`` ``(K + 1,)``,
+    ``states`` ``(sum L_k, D)``) with the encoder's identity; another encoder's cache is refused.
+    """
+
+    def __init__(self, path: str | Path, *, encoder: Encoder | None = None) -> None:
+        self.path = Path(path)
+        if self.path.suffix != ".npz":
+            raise ValueError(f"token cache must be an .npz file, got {self.path}")
+        self._encoder = encoder
+        self.encoded_last = 0
+
+    @property
+    def encoder(self) -> Encoder:
+        if self._encoder is None:
+            self._encoder = SentenceEncoder()
+        return self._encoder
+
+    def _read(self) -> tuple[str | None, dict[str, np.ndarray]]:
+        if not self.path.exists():
+            return None, {}
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                identity = str(data["identity"])
+                keys, offsets, states = data["keys"], data["offsets"], data["states"]
+        except Exception as exc:
+            raise ValueError(f"{self.path}: unreadable token cache ({exc}); delete it") from exc
+        ok = (
+            states.ndim == 2
+            and offsets.shape == (len(keys) + 1,)
+            and offsets[0] == 0
+            and offsets[-1] == len(states)
+            and bool((np.diff(offsets) > 0).all())
+        )
+        if not ok:
+            raise ValueError(f"{self.path}: corrupt token cache (keys/offsets/states differ)")
+        return identity, {str(k): states[offsets[i] : offsets[i + 1]] for i, k in enumerate(keys)}
+
+    def get(
+        self,
+        sentences: Sequence[str],
+        *,
+        ids: Sequence[str] | None = None,
+        batch_size: int = 64,
+        progress: bool = True,
+    ) -> list[np.ndarray]:
+        texts = check_sentences(sentences, ids)
+        identity, table = self._read()
+        keys = [sentence_key(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in table))
+        self.encoded_last = len(missing)
+        if missing or self._encoder is not None:
+            check_cache_identity(self.path, identity, self.encoder.identity)
+        if missing:
+            first = {k: t for k, t in zip(keys, texts, strict=True)}
+            starts = range(0, len(missing), batch_size)
+            for start in tqdm(starts, desc="encoding tokens", disable=not progress):
+                chunk = missing[start : start + batch_size]
+                states, mask = self.encoder.token_embeddings([first[k] for k in chunk])
+                for k, st, m in zip(chunk, states.float().cpu(), mask.cpu(), strict=True):
+                    table[k] = st[m].numpy().astype(np.float16)
+            self._write(self.encoder.identity, table)
+        return [table[k].astype(np.float32) for k in keys]
+
+    def _write(self, identity: str, table: dict[str, np.ndarray]) -> None:
+        lengths = [len(v) for v in table.values()]
+        with atomic_path(self.path) as tmp:
+            np.savez(
+                tmp,
+                identity=np.array(identity),
+                keys=np.array(list(table), dtype="U64"),
+                offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                states=np.concatenate(list(table.values())).astype(np.float16),
             )

@@ -57,7 +57,7 @@ from grounding.models.grounding_model import (
 )
 from grounding.models.localization import scaled_iou_loss
 from grounding.models.temporal import TEMPORAL_KINDS, build_temporal
-from grounding.models.text import Encoder, SentenceCache
+from grounding.models.text import Encoder, SentenceCache, TokenCache
 from grounding.train.distributed import (
     DistContext,
     barrier,
@@ -92,6 +92,8 @@ class GroundingTrainConfig:
         in_dim: feature dimension D_in.
         model: ``ours``, ``gtn`` or ``dgcn`` (the temporal encoder).
         num_clips .. dropout: :class:`GroundingModelConfig` fields.
+        cross_layers: word-level cross-attention blocks before the temporal encoder (the
+            clips attend to the sentence's MiniLM token states; 0: pooled sentence only).
         encoder_layers: graph blocks of the gtn/dgcn clip-graph encoder.
         t_min / t_max: scaled-IoU target range (2D-TAN: 0.5 / 1.0).
         nms_thresh / top_k: inference (NMS on the ranked moments, moments kept per query).
@@ -115,6 +117,7 @@ class GroundingTrainConfig:
     dropout: float = 0.1
     query_fusion: bool = True
     positional: bool = True
+    cross_layers: int = 0
     encoder_layers: int = 2
     t_min: float = 0.5
     t_max: float = 1.0
@@ -141,6 +144,7 @@ class GroundingTrainConfig:
             dropout=self.dropout,
             query_fusion=self.query_fusion,
             positional=self.positional,
+            cross_layers=self.cross_layers,
         )
 
 
@@ -167,8 +171,17 @@ def grounding_loss(
 ) -> torch.Tensor:
     """Scaled-IoU loss of a batch (2D-TAN)."""
     device = next(model.parameters()).device
-    logits = model(batch["clips"].to(device), batch["sentence"].to(device))
+    logits = model(
+        batch["clips"].to(device), batch["sentence"].to(device), *word_inputs(batch, device)
+    )
     return scaled_iou_loss(logits, batch["iou"].to(device), t_min=t_min, t_max=t_max)
+
+
+def word_inputs(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """``(words, word_mask)`` of a batch on ``device``, or ``()`` when it has no tokens."""
+    if "words" not in batch:
+        return ()
+    return batch["words"].to(device), batch["word_mask"].to(device)
 
 
 @torch.no_grad()
@@ -193,6 +206,7 @@ def predict_queries(
             batch["duration"].tolist(),
             nms_thresh=nms_thresh,
             top_k=top_k,
+            **dict(zip(("words", "word_mask"), word_inputs(batch, device), strict=False)),
         )
         for i, p in zip(batch["index"].tolist(), preds, strict=True):
             out[dataset.query(i).qid] = p
@@ -242,8 +256,11 @@ def resolve_test_split(data: Path, dataset: str, requested: str | None) -> str:
     return default_test_split(dataset)
 
 
-def sentence_embeddings(cache: SentenceCache, queries: QuerySet, *, progress: bool) -> np.ndarray:
-    """``(Q, 384)`` embeddings of the queries' sentences (empty sentences: error naming the
+def sentence_embeddings(
+    cache: SentenceCache | TokenCache, queries: QuerySet, *, progress: bool
+) -> np.ndarray | list[np.ndarray]:
+    """``(Q, 384)`` embeddings (a :class:`SentenceCache`) or ``Q`` ``(L_k, 384)`` token states
+    (a :class:`TokenCache`) of the queries' sentences (empty sentences: error naming the
     qid)."""
     qs = queries.queries
     return cache.get([q.sentence for q in qs], ids=[q.qid for q in qs], progress=progress)
@@ -270,6 +287,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-layers", type=int, default=3)
     p.add_argument("--head-kernel", type=int, default=5)
     p.add_argument("--encoder-layers", type=int, default=2, help="gtn/dgcn graph blocks")
+    p.add_argument(
+        "--cross-layers",
+        type=int,
+        default=0,
+        help="word-level cross-attention blocks (clips attend to the sentence's tokens)",
+    )
     p.add_argument("--dropout", type=float, default=0.1)
     p.add_argument(
         "--query-fusion",
@@ -314,6 +337,7 @@ def config_from_args(
         dropout=args.dropout,
         query_fusion=args.query_fusion,
         positional=args.positional,
+        cross_layers=args.cross_layers,
         encoder_layers=args.encoder_layers,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -330,9 +354,34 @@ def run(args: argparse.Namespace, *, encoder: Encoder | None = None) -> dict[str
         return _run(args, ctx, encoder)
 
 
+@dataclass
+class GroundingInputs:
+    """The loaded splits, features and text of a run (``words`` only with cross-attention)."""
+
+    train_q: QuerySet
+    test_q: QuerySet
+    store: FeatureStore
+    feature_type: str
+    sentences: tuple[np.ndarray, np.ndarray]
+    words: tuple[list[np.ndarray], list[np.ndarray]] | None
+
+    def datasets(self, num_clips: int) -> tuple[GroundingDataset, GroundingDataset]:
+        """The train and test :class:`GroundingDataset`."""
+        return tuple(  # type: ignore[return-value]
+            GroundingDataset(
+                qs,
+                self.store,
+                self.sentences[k],
+                num_clips=num_clips,
+                words=None if self.words is None else self.words[k],
+            )
+            for k, qs in enumerate((self.train_q, self.test_q))
+        )
+
+
 def _load_inputs(
     args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None
-) -> tuple[QuerySet, QuerySet, FeatureStore, str, np.ndarray, np.ndarray]:
+) -> GroundingInputs:
     test_split = resolve_test_split(args.data, args.dataset, args.test_split)
     train_q = load_split(args.dataset, args.data, args.train_split)
     test_q = load_split(args.dataset, args.data, test_split)
@@ -342,28 +391,34 @@ def _load_inputs(
     feature_type = resolve_feature_type(args.features, args.feature_type, args.dataset)
     store = open_features(args.features, feature_type=feature_type)
     cache_dir = args.cache_dir or default_cache_dir(args.data, args.out)
-    cache = SentenceCache(cache_dir / f"sentences_{args.dataset}.npz", encoder=encoder)
-    # rank 0 encodes the missing sentences first, the others then read the cache
-    embeddings: tuple[np.ndarray, np.ndarray] | None = None
+    caches: list[SentenceCache | TokenCache] = [
+        SentenceCache(cache_dir / f"sentences_{args.dataset}.npz", encoder=encoder)
+    ]
+    if args.cross_layers > 0:
+        caches.append(TokenCache(cache_dir / f"tokens_{args.dataset}.npz", encoder=encoder))
+    # rank 0 encodes the missing sentences first, the others then read the caches
+    text: list[tuple] = []
     for turn in (True, False):
         if ctx.is_main == turn:
-            embeddings = tuple(
-                sentence_embeddings(cache, qs, progress=ctx.is_main) for qs in (train_q, test_q)
-            )
+            text = [
+                tuple(sentence_embeddings(c, qs, progress=ctx.is_main) for qs in (train_q, test_q))
+                for c in caches
+            ]
         barrier(ctx)
-    return train_q, test_q, store, feature_type, embeddings[0], embeddings[1]
+    words = text[1] if len(text) > 1 else None
+    return GroundingInputs(train_q, test_q, store, feature_type, text[0], words)
 
 
 def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) -> dict[str, Any]:
     t_all = time.perf_counter()
     paths = RunPaths(args.out)
-    train_q, test_q, store, feature_type, train_emb, test_emb = _load_inputs(args, ctx, encoder)
+    inputs = _load_inputs(args, ctx, encoder)
+    train_q, test_q, feature_type = inputs.train_q, inputs.test_q, inputs.feature_type
     config = config_from_args(
-        args, in_dim=store.dim, feature_type=feature_type, test_split=test_q.split
+        args, in_dim=inputs.store.dim, feature_type=feature_type, test_split=test_q.split
     )
     seed_everything(config.seed)
-    train_set = GroundingDataset(train_q, store, train_emb, num_clips=config.num_clips)
-    test_set = GroundingDataset(test_q, store, test_emb, num_clips=config.num_clips)
+    train_set, test_set = inputs.datasets(config.num_clips)
 
     net = build_grounding_network(config)
     net.fit_sentence_stats(train_set.sentences[train_set.items])

@@ -74,3 +74,30 @@ def test_normalized_windows_clip():
     np.testing.assert_allclose(
         normalized_windows([(-1.0, 5.0), (8.0, 12.0)], 10.0), [[0.0, 0.5], [0.8, 1.0]]
     )
+
+
+def test_token_states_are_padded_to_the_longest_query_with_a_mask(store):
+    qs = _queries(("a", "v1", ((1.0, 2.0),), 10.0), ("b", "v2", ((1.0, 2.0),), 10.0))
+    words = [np.ones((2, 3), np.float32), np.full((5, 3), 2.0, np.float32)]
+    ds = GroundingDataset(qs, store, np.zeros((2, 4), np.float32), num_clips=4, words=words)
+    a, b = ds[0], ds[1]
+    assert a["words"].shape == b["words"].shape == (5, 3)
+    assert a["word_mask"].tolist() == [True, True, False, False, False]
+    assert b["word_mask"].all() and torch.all(a["words"][2:] == 0)
+    torch.testing.assert_close(a["words"][:2], torch.ones(2, 3))
+    assert "words" not in GroundingDataset(qs, store, np.zeros((2, 4)), num_clips=4)[0]
+
+
+@pytest.mark.parametrize(
+    ("words", "match"),
+    [
+        ([np.ones((2, 3))], "one token-state array per query"),
+        ([np.ones((0, 3)), np.ones((2, 3))], "qid a must be"),
+        ([np.ones((2, 3)), np.full((2, 3), np.nan)], "qid b are not finite"),
+        ([np.ones((2, 3)), np.ones((2, 4))], "different widths"),
+    ],
+)
+def test_bad_token_states(store, words, match):
+    qs = _queries(("a", "v1", ((1.0, 2.0),), 10.0), ("b", "v2", ((1.0, 2.0),), 10.0))
+    with pytest.raises(ValueError, match=match):
+        GroundingDataset(qs, store, np.zeros((2, 4)), num_clips=4, words=words)

@@ -173,3 +173,32 @@ def test_sentence_standardizer_fits_train_statistics():
 def test_sentence_standardizer_rejects_bad_statistics_input(bad):
     with pytest.raises(ValueError, match="sentence"):
         build_grounding_model(config=TINY).fit_sentence_stats(bad)
+
+
+def test_cross_attention_reads_the_tokens():
+    torch.manual_seed(0)
+    config = dataclasses.replace(TINY, cross_layers=2, word_dim=10)
+    model = build_grounding_model(config=config).eval()
+    assert len(model.cross) == 2
+    clips, sentence = torch.randn(2, 8, 16), torch.randn(2, 12)
+    words, mask = torch.randn(2, 3, 10), torch.tensor([[True, True, False], [True] * 3])
+    logits = model(clips, sentence, words, mask)
+    assert logits.shape == (2, 8, 8)
+    other = words.clone()
+    other[0, 2] = 5.0  # padding: no effect
+    torch.testing.assert_close(model(clips, sentence, other, mask), logits)
+    other[0, 0] = 5.0  # a real token: the scores change
+    valid = valid_moment_mask(8)
+    assert not torch.allclose(model(clips, sentence, other, mask)[0][valid], logits[0][valid])
+    preds = model.predict(clips, sentence, [10.0, 20.0], top_k=3, words=words, word_mask=mask)
+    assert [p.shape for p in preds] == [(3, 3), (3, 3)]
+    with pytest.raises(ValueError, match="pass words"):
+        model(clips, sentence)
+    with pytest.raises(ValueError, match=r"token states must be \(2, L, 10\)"):
+        model(clips, sentence, words[..., :4], mask)
+    bad = words.clone()
+    bad[1, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or inf in batch rows \[1\]"):
+        model(clips, sentence, bad, mask)
+    with pytest.raises(ValueError, match="cross_layers must be >= 0"):
+        build_grounding_model(config=dataclasses.replace(TINY, cross_layers=-1))

@@ -13,6 +13,7 @@ from grounding.models import text as text_mod
 from grounding.models.text import (
     SentenceCache,
     SentenceEncoder,
+    TokenCache,
     check_sentences,
     minilm_model_dir,
 )
@@ -101,6 +102,19 @@ class FakeEncoder:
         ]
         return torch.from_numpy(np.nan_to_num(np.stack(rows)))
 
+    def token_embeddings(self, sentences, *, ids=None):
+        """One 4-d state per whitespace word, zero-padded; ``(B, L, 4)`` and ``(B, L)``."""
+        self.calls.append(list(sentences))
+        words = [s.split() for s in sentences]
+        length = max(len(w) for w in words)
+        states = torch.zeros(len(words), length, self.dim)
+        mask = torch.zeros(len(words), length, dtype=torch.bool)
+        for b, ws in enumerate(words):
+            for t, w in enumerate(ws):
+                states[b, t] = float(len(w)) + torch.arange(self.dim) / 8
+                mask[b, t] = True
+        return states, mask
+
 
 def test_cache_encodes_only_missing(tmp_path):
     path = tmp_path / "charades_sentences.npz"
@@ -137,3 +151,38 @@ def test_cache_hit_with_real_encoder(tmp_path, encoder):
     assert again.encoded_last == 0 and again._encoder is None
     np.testing.assert_array_equal(first, second)
     torch.testing.assert_close(torch.from_numpy(first), encoder.encode(SENTENCES))
+
+
+def test_token_cache_is_ragged_and_encodes_only_missing(tmp_path):
+    path = tmp_path / "tokens.npz"
+    fake = FakeEncoder()
+    cache = TokenCache(path, encoder=fake)
+    a = cache.get(["a bb", "ccc dd e", "a bb"], progress=False)
+    assert [x.shape for x in a] == [(2, 4), (3, 4), (2, 4)] and cache.encoded_last == 2
+    assert a[0].dtype == np.float32 and a[1][0, 0] == 3.0 and a[1][2, 1] == 1.125
+    b = TokenCache(path, encoder=fake).get(["ccc dd e", "ffff"], progress=False)
+    assert fake.calls[-1] == ["ffff"] and b[1].shape == (1, 4)
+    np.testing.assert_array_equal(b[0], a[1])
+    assert not list(tmp_path.glob(".*tmp*"))
+    with pytest.raises(ValueError, match="built by encoder 'fake-1'"):
+        TokenCache(path, encoder=FakeEncoder("other")).get(["x"], progress=False)
+    with pytest.raises(ValueError, match=r"\.npz"):
+        TokenCache(tmp_path / "t.pkl")
+    with np.load(path) as data:
+        parts = dict(data)
+    parts["offsets"] = parts["offsets"][:-1]
+    np.savez(tmp_path / "corrupt.npz", **parts)
+    with pytest.raises(ValueError, match="corrupt token cache"):
+        TokenCache(tmp_path / "corrupt.npz").get(["a bb"], progress=False)
+    (tmp_path / "garbage.npz").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="unreadable token cache"):
+        TokenCache(tmp_path / "garbage.npz", encoder=fake).get(["a"], progress=False)
+
+
+def test_token_cache_with_real_encoder(tmp_path, encoder):
+    got = TokenCache(tmp_path / "t.npz", encoder=encoder).get(SENTENCES[:2], progress=False)
+    states, mask = encoder.token_embeddings(SENTENCES[:2])
+    for k in range(2):
+        ref = states[k][mask[k]].numpy()
+        assert got[k].shape == ref.shape
+        np.testing.assert_allclose(got[k], ref, atol=2e-2, rtol=1e-2)  # stored as float16

@@ -61,6 +61,17 @@ class HashEncoder:
             rows.append(v / np.linalg.norm(v))
         return torch.tensor(np.stack(rows), dtype=torch.float32)
 
+    def token_embeddings(self, sentences, *, ids=None):
+        """One pseudo-state per whitespace word: ``(B, L, 384)`` and mask ``(B, L)``."""
+        words = [s.split() for s in sentences]
+        length = max(len(w) for w in words)
+        states = torch.zeros(len(words), length, self.dim)
+        mask = torch.zeros(len(words), length, dtype=torch.bool)
+        for b, ws in enumerate(words):
+            states[b, : len(ws)] = self.encode(ws)
+            mask[b, : len(ws)] = True
+        return states, mask
+
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
@@ -117,6 +128,17 @@ def test_run_on_user_features_writes_predictions_and_metrics(data, npy_features,
     assert not torch.allclose(
         state["sentence_norm.std"], torch.ones_like(state["sentence_norm.std"])
     )
+
+
+def test_cross_attention_run_caches_token_states(data, npy_features, tmp_path):
+    m = _run(data, npy_features, tmp_path / "x", "--cross-layers", "1")
+    assert m["finished"] and m["config"]["cross_layers"] == 1 and 0 <= m["metrics"]["R1@0.5"]
+    tokens = tmp_path / "cache" / "tokens_charades.npz"
+    assert tokens.is_file()
+    with np.load(tokens) as f:
+        assert f["states"].dtype == np.float16 and len(f["offsets"]) == len(f["keys"]) + 1
+    state = torch.load(tmp_path / "x" / "checkpoint.pt", weights_only=True)["model"]
+    assert any(k.startswith("cross.0.") for k in state)
 
 
 @pytest.mark.parametrize("model", ["gtn", "dgcn"])
