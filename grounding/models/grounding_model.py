@@ -34,7 +34,7 @@ from torch import nn
 
 from grounding.models.cross_attention import CrossAttentionBlock, WordProjection
 from grounding.models.localization import MomentMapHead, predict_moments
-from grounding.models.temporal import ResidualTemporal, build_temporal
+from grounding.models.temporal import ResidualTemporal, TemporalStack, build_temporal
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,9 @@ class SentenceStandardizer(nn.Module):
 class GroundingModel(nn.Module):
     """``clips (B, N, D_in), sentence (B, D_s) -> logits (B, N, N)`` (``-inf`` where j < i)."""
 
-    def __init__(self, *, config: GroundingModelConfig, temporal: nn.Module) -> None:
+    def __init__(
+        self, *, config: GroundingModelConfig, temporal: nn.Module | list[nn.Module]
+    ) -> None:
         super().__init__()
         self.config = config
         self.sentence_norm = SentenceStandardizer(config.text_dim)
@@ -139,7 +141,12 @@ class GroundingModel(nn.Module):
             CrossAttentionBlock(config.hidden_dim, heads=config.heads, dropout=config.dropout)
             for _ in range(config.cross_layers)
         )
-        self.temporal = ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
+        # one module: a residual block (the paper's single MHSSA layer); a list: a stack
+        self.temporal = (
+            TemporalStack(list(temporal), config.hidden_dim, dropout=config.dropout)
+            if isinstance(temporal, list | tuple)
+            else ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
+        )
         self.head = MomentMapHead(
             clip_dim=config.hidden_dim,
             text_dim=config.text_dim,
@@ -254,10 +261,11 @@ class GroundingModel(nn.Module):
 
 
 def build_grounding_model(
-    *, config: GroundingModelConfig, temporal: nn.Module | None = None
+    *, config: GroundingModelConfig, temporal: nn.Module | list[nn.Module] | None = None
 ) -> GroundingModel:
     """Build the model; ``temporal`` overrides ``config.temporal`` (e.g. a baseline encoder
-    with the ``(B, N, hidden_dim) [, mask] -> (B, N, hidden_dim)`` interface)."""
+    with the ``(B, N, hidden_dim) [, mask] -> (B, N, hidden_dim)`` interface, or a list of
+    such modules, stacked as residual blocks)."""
     if temporal is None:
         temporal = build_temporal(
             config.temporal, dim=config.hidden_dim, heads=config.heads, dropout=config.dropout

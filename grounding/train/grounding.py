@@ -94,6 +94,7 @@ class GroundingTrainConfig:
         num_clips .. dropout: :class:`GroundingModelConfig` fields.
         cross_layers: word-level cross-attention blocks before the temporal encoder (the
             clips attend to the sentence's MiniLM token states; 0: pooled sentence only).
+        temporal_layers: stacked residual temporal blocks of ``ours`` (the paper: 1).
         encoder_layers: graph blocks of the gtn/dgcn clip-graph encoder.
         t_min / t_max: scaled-IoU target range (2D-TAN: 0.5 / 1.0).
         nms_thresh / top_k: inference (NMS on the ranked moments, moments kept per query).
@@ -118,6 +119,7 @@ class GroundingTrainConfig:
     query_fusion: bool = True
     positional: bool = True
     cross_layers: int = 0
+    temporal_layers: int = 1
     encoder_layers: int = 2
     t_min: float = 0.5
     t_max: float = 1.0
@@ -148,11 +150,18 @@ class GroundingTrainConfig:
         )
 
 
-def build_encoder(config: GroundingTrainConfig) -> nn.Module:
-    """The temporal encoder ``(B, N, hidden) -> (B, N, hidden)`` of ``config.model``."""
+def build_encoder(config: GroundingTrainConfig) -> nn.Module | list[nn.Module]:
+    """The temporal encoder ``(B, N, hidden) -> (B, N, hidden)`` of ``config.model`` (for
+    ``ours`` with ``temporal_layers > 1``, a list of modules to stack)."""
     h, n = config.hidden_dim, config.num_clips
     if config.model == "ours":
-        return build_temporal(config.temporal, dim=h, heads=config.heads, dropout=config.dropout)
+        if config.temporal_layers < 1:
+            raise ValueError(f"temporal_layers must be >= 1, got {config.temporal_layers}")
+        layers = [
+            build_temporal(config.temporal, dim=h, heads=config.heads, dropout=config.dropout)
+            for _ in range(config.temporal_layers)
+        ]
+        return layers[0] if len(layers) == 1 else layers
     channels = (h,) * config.encoder_layers
     if config.model == "gtn":
         return build_gtn_clip_encoder(num_clips=n, in_dim=h, channels=channels, heads=config.heads)
@@ -287,6 +296,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-layers", type=int, default=3)
     p.add_argument("--head-kernel", type=int, default=5)
     p.add_argument("--encoder-layers", type=int, default=2, help="gtn/dgcn graph blocks")
+    p.add_argument("--temporal-layers", type=int, default=1, help="ours: stacked blocks")
     p.add_argument(
         "--cross-layers",
         type=int,
@@ -338,6 +348,7 @@ def config_from_args(
         query_fusion=args.query_fusion,
         positional=args.positional,
         cross_layers=args.cross_layers,
+        temporal_layers=args.temporal_layers,
         encoder_layers=args.encoder_layers,
         epochs=args.epochs,
         batch_size=args.batch_size,

@@ -245,3 +245,16 @@ def test_empty_split_is_a_clear_error(data, npy_features, tmp_path, capsys):
         ]
     )
     assert code == 2 and "no usable queries" in capsys.readouterr().err
+
+
+def test_stacked_temporal_blocks(data, npy_features, tmp_path):
+    m = _run(data, npy_features, tmp_path / "t2", "--temporal-layers", "2")
+    assert m["finished"] and m["config"]["temporal_layers"] == 2
+    state = torch.load(tmp_path / "t2" / "checkpoint.pt", weights_only=True)["model"]
+    assert any(k.startswith("temporal.blocks.1.") for k in state)
+    config = grounding.GroundingTrainConfig(
+        dataset="charades", train_split="train", test_split="test", feature_type="i3d",
+        in_dim=4, temporal_layers=0,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="temporal_layers must be >= 1"):
+        grounding.build_encoder(config)
