@@ -70,6 +70,7 @@ class PersonClipInputs:
 
     Attributes:
         clip: ``(N,)`` clip index of each pair (``K`` clips in all).
+        person: ``(N,)`` person index of each pair (the pose file's ``M`` axis).
         rgb: ``(N, S, 3, H, W)`` uint8 RGB-stream input of the person's crops.
         flow: ``(N, S, 2L, H, W)`` uint8 flow stacks of the crops.
         descriptor: ``(N, C)`` appearance descriptors (:func:`descriptor_dim`).
@@ -77,6 +78,7 @@ class PersonClipInputs:
     """
 
     clip: np.ndarray
+    person: np.ndarray
     rgb: np.ndarray
     flow: np.ndarray
     descriptor: np.ndarray
@@ -171,6 +173,7 @@ def person_clip_inputs(
         flow = np.empty((0, 2 * length, config.input_size, config.input_size), np.uint8)
     return PersonClipInputs(
         clip=pairs[:, 0].copy(),
+        person=pairs[:, 1].copy(),
         rgb=rgb.reshape(n, s, *rgb.shape[1:]),
         flow=flow.reshape(n, s, *flow.shape[1:]),
         descriptor=desc,

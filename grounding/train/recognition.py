@@ -49,7 +49,7 @@ from grounding.data.hmdb import ActionSplit, read_hmdb51_split
 from grounding.eval.classification import classification_metrics
 from grounding.io import check_input_file, file_digest, write_json_atomic
 from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
-from grounding.models.checkpoint import unwrap
+from grounding.models.checkpoint import load_checkpoint, unwrap
 from grounding.models.temporal import TEMPORAL_KINDS
 from grounding.models.two_stream import TwoStreamConfig, build_two_stream
 from grounding.train.distributed import (
@@ -105,6 +105,8 @@ class RecognitionConfig:
         rgb_weights_sha: SHA-256 prefix of the BN-Inception state dict (e.g. ImageNet) both
             backbones started from (``--rgb-weights``; the flow conv1 by eq. 6); ``None``:
             from scratch. Partial BN is on exactly when it is set.
+        init_sha: SHA-256 prefix of the recognition checkpoint the whole model started from
+            (``--init-from``, fine-tuning; :func:`load_initial_weights`); ``None``: not one.
     """
 
     model: str
@@ -134,6 +136,7 @@ class RecognitionConfig:
     seed: int = 0
     split: int = 1
     rgb_weights_sha: str | None = None
+    init_sha: str | None = None
 
     @property
     def pixels(self) -> bool:
@@ -215,6 +218,22 @@ def build_recognizer(config: RecognitionConfig, *, rgb_weights: Path | None = No
         )
     builder = build_gtn if config.model == "gtn" else build_dgcn
     return builder(num_classes=config.num_classes, num_persons=1, dropout=config.dropout)
+
+
+#: config fields a fine-tuning run may change from its initial checkpoint (optimisation and
+#: sampling; every field that shapes the weights must match)
+FINE_TUNE_FIELDS = (
+    "segments", "test_segments", "dropout", "epochs", "batch_size", "lr", "weight_decay",
+    "warmup_epochs", "seed", "split", "init_sha",
+)  # fmt: skip
+
+
+def load_initial_weights(model: nn.Module, path: Path, config: RecognitionConfig) -> None:
+    """Start ``model`` from the weights of recognition checkpoint ``path`` (fine-tuning:
+    optimiser, schedule and epoch start afresh). ``ValueError`` naming the file when its
+    config differs in a field other than :data:`FINE_TUNE_FIELDS` (architecture, classes,
+    input) or its weights do not fit."""
+    load_checkpoint(path, model=model, expected_config=config, ignore_fields=FINE_TUNE_FIELDS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,6 +368,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "both streams start from; turns Partial BN on",
     )
     p.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="recognition checkpoint whose weights the model starts from (fine-tuning; same "
+        "architecture, classes and input)",
+    )
+    p.add_argument(
         "--rgb-weights-sha",
         default=None,
         help="refuse --rgb-weights unless its SHA-256 starts with this hex prefix",
@@ -396,6 +422,11 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
         seed=args.seed,
         split=args.split,
         rgb_weights_sha=_weights_digest(args),
+        init_sha=(
+            file_digest(check_input_file(args.init_from, "--init-from checkpoint"))
+            if args.init_from is not None
+            else None
+        ),
     )
     config.validate()
     return config
@@ -424,7 +455,10 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
         barrier(ctx)
     prep_seconds = time.perf_counter() - t0
 
-    model = wrap_model(build_recognizer(config, rgb_weights=args.rgb_weights), ctx)
+    model = build_recognizer(config, rgb_weights=args.rgb_weights)
+    if args.init_from is not None:
+        load_initial_weights(model, args.init_from, config)
+    model = wrap_model(model, ctx)
     loader = make_loader(
         train_set,
         batch_size=config.batch_size,

@@ -180,3 +180,34 @@ def test_rgb_weights_cli_records_the_digest_and_refuses_bad_requests(
     for extra, message in cases:
         assert main([*base, *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_init_from_starts_from_the_checkpoint_and_refuses_another_architecture(
+    data, tmp_path, capsys
+):
+    from grounding.io import file_digest
+
+    _run(data, tmp_path / "base", "--model", "gtn", "--epochs", "1")
+    base = tmp_path / "base" / "checkpoint.pt"
+    # lr 0: the fine-tuned weights are the initial ones exactly
+    m = _run(
+        data, tmp_path / "ft", "--model", "gtn", "--epochs", "1", "--lr", "0",
+        "--init-from", str(base),
+    )  # fmt: skip
+    assert m["config"]["init_sha"] == file_digest(base) and m["finished"]
+    start = torch.load(base, weights_only=True)["model"]
+    tuned = torch.load(tmp_path / "ft" / "checkpoint.pt", weights_only=True)["model"]
+    weights = [k for k in start if "running" not in k and "num_batches" not in k]
+    assert weights and all(torch.equal(start[k], tuned[k]) for k in weights)
+    scratch = _run(data, tmp_path / "scratch", "--model", "gtn", "--epochs", "1", "--lr", "0")
+    assert scratch["config"]["init_sha"] is None
+    fresh = torch.load(tmp_path / "scratch" / "checkpoint.pt", weights_only=True)["model"]
+    assert not all(torch.equal(start[k], fresh[k]) for k in weights)
+    cli = ["recognition", "--data", str(data), "--out", str(tmp_path / "x"), *TINY]
+    cases = [
+        (["--model", "dgcn", "--init-from", str(base)], "model: checkpoint 'gtn'"),
+        (["--model", "gtn", "--init-from", str(tmp_path / "no.pt")], "checkpoint not found"),
+    ]
+    for extra, message in cases:
+        assert main([*cli, "--epochs", "1", *extra]) == 2
+        assert message in capsys.readouterr().err
