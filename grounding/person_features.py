@@ -28,6 +28,7 @@ all zeros.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,7 @@ def person_clip_inputs(
     *,
     crop_size: int | None = None,
     scale: float = 2.5,
+    persons: Sequence[int] | None = None,
 ) -> PersonClipInputs:
     """Crops, flow stacks and descriptors of every person in every clip.
 
@@ -115,6 +117,7 @@ def person_clip_inputs(
         crop_size: side the crops are cut at and the flow computed at (default: the video's
             height, the side of the generator's close-ups), before resizing to the network's.
         scale: box side over the person's pose height (:func:`person_boxes`).
+        persons: only these persons (pose file indices); default every person.
     """
     info = video_info(video)
     joints = load_skeleton(skeleton)
@@ -130,6 +133,8 @@ def person_clip_inputs(
     whole = person_boxes(joints, np.stack([first.min(1), stop.max(1)], -1), scale=scale)
     layout = relative_layout(whole, info.width)
     pairs = np.argwhere(whole.present)  # (N, 2) clip, person
+    if persons is not None:
+        pairs = pairs[np.isin(pairs[:, 1], list(persons))]
     size = crop_size or info.height
     ranges = [np.arange(a, b) for a, b in zip(first.ravel(), stop.ravel(), strict=True)]
     need = np.unique(np.concatenate(ranges))

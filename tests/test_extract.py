@@ -309,3 +309,23 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
         extract_features(
             data=data, checkpoint=checkpoints["gtn"], out=tmp_path / "g.h5", persons=True
         )
+
+
+def test_person_inputs_of_chosen_persons_are_those_rows_of_all(data, checkpoints):
+    from grounding.person_features import person_clip_inputs
+
+    config = read_recognition_config(checkpoints["ours"])
+    vid = _vids(data)[0]
+    video, skeleton = data / "videos" / f"{vid}.mp4", data / "skeletons" / f"{vid}.npz"
+    info = video_info(video)
+    starts = clip_snippet_starts(
+        info, clip_seconds=1.0, segments=config.segments, length=config.flow_length
+    )
+    every = person_clip_inputs(video, skeleton, config, starts)
+    one = person_clip_inputs(video, skeleton, config, starts, persons=[0])
+    rows = every.person == 0
+    assert rows.any() and (one.person == 0).all()
+    np.testing.assert_array_equal(one.clip, every.clip[rows])
+    np.testing.assert_array_equal(one.rgb, every.rgb[rows])
+    np.testing.assert_array_equal(one.flow, every.flow[rows])
+    np.testing.assert_array_equal(one.descriptor, every.descriptor[rows])

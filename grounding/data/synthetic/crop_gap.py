@@ -32,7 +32,7 @@ import torch
 from tabulate import tabulate
 from tqdm import tqdm
 
-from grounding.data.synthetic.oracle import manifest_script, read_generator_settings
+from grounding.data.synthetic.oracle import read_generator_settings, scripted_clips
 from grounding.data.video import video_info
 from grounding.extract import load_recognizer, snippet_starts
 from grounding.person_features import person_clip_inputs
@@ -85,11 +85,7 @@ def crop_gap(data: Path, checkpoint: Path, *, limit: int | None = None) -> CropG
     test.flow_cache.prepare([c.path for c in split.test], progress=True)
     feature_set = copy.copy(test)  # the same clips and flow, the extractor's snippet count
     feature_set.segments = config.segments
-    scripts = {}
-    for index, vid in enumerate(m["videos"]):
-        script = manifest_script(m, index)
-        for c in script.clips:
-            scripts[c.name] = (vid, c, script.segments[c.segment].player, script.fps)
+    scripts, fps = scripted_clips(m), int(m["fps"])
     hits = dict.fromkeys(ROWS, 0)
     trials = dict.fromkeys(ROWS, 0)
     unseen = 0
@@ -103,7 +99,8 @@ def crop_gap(data: Path, checkpoint: Path, *, limit: int | None = None) -> CropG
             pred = _fused_top1(model, item["rgb"][None].numpy(), item["flow"][None].numpy())
             hits[row] += int(pred[0] == clip.label)
             trials[row] += 1
-        vid, c, player, fps = scripts[clip.path.stem]
+        scripted = scripts[clip.path.stem]
+        vid, c = scripted.vid, scripted.clip
         video, skeleton = data / "videos" / f"{vid}.mp4", data / "skeletons" / f"{vid}.npz"
         n_frames = video_info(video).n_frames
         whole = [[c.start, c.end]]
@@ -119,11 +116,10 @@ def crop_gap(data: Path, checkpoint: Path, *, limit: int | None = None) -> CropG
             starts = snippet_starts(
                 np.array(windows), n_frames, segments=segments, length=config.flow_length
             )
-            inputs = person_clip_inputs(video, skeleton, config, starts)
-            own = np.flatnonzero(inputs.person == player)
+            inputs = person_clip_inputs(video, skeleton, config, starts, persons=[scripted.player])
             trials[row] += len(windows)
-            if len(own):
-                pred = _fused_top1(model, inputs.rgb[own], inputs.flow[own])
+            if len(inputs.clip):
+                pred = _fused_top1(model, inputs.rgb, inputs.flow)
                 hits[row] += int((pred == clip.label).sum())
             else:
                 shown = False

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from tqdm import tqdm
 from grounding.data.synthetic.actions import ACTIONS
 from grounding.data.synthetic.court import MID_X
 from grounding.data.synthetic.generate import GENERATOR, VERSION
-from grounding.data.synthetic.script import JERSEYS, VideoScript, make_script, video_id
+from grounding.data.synthetic.script import JERSEYS, Clip, VideoScript, make_script, video_id
 from grounding.io import atomic_path
 
 COLOURS: tuple[str, ...] = tuple(JERSEYS)
@@ -108,6 +109,26 @@ def manifest_script(m: dict, index: int) -> VideoScript:
     """The script of video ``m["videos"][index]`` of a manifest read by
     :func:`read_generator_settings` (rebuilt from its seed, fps and size)."""
     return make_script(index, seed=m["seed"], fps=m["fps"], size=m["size"])
+
+
+@dataclass(frozen=True)
+class ScriptedClip:
+    """A trimmed action clip of a manifest's video: the video id, the clip and its player."""
+
+    vid: str
+    clip: Clip
+    player: int
+
+
+def scripted_clips(m: dict) -> dict[str, ScriptedClip]:
+    """Every trimmed clip of the videos of a manifest read by :func:`read_generator_settings`,
+    by clip name (the file stem the generator gives the clip's close-up)."""
+    out = {}
+    for index, vid in enumerate(m["videos"]):
+        script = manifest_script(m, index)
+        for c in script.clips:
+            out[c.name] = ScriptedClip(vid, c, script.segments[c.segment].player)
+    return out
 
 
 def write_oracle_features(

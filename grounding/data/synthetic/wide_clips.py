@@ -29,13 +29,12 @@ import numpy as np
 from tqdm import tqdm
 
 from grounding.data.action_dataset import load_skeleton
-from grounding.data.hmdb import read_hmdb51_split
 from grounding.data.persons import crop_square, person_boxes
-from grounding.data.synthetic.oracle import manifest_script, read_generator_settings
-from grounding.data.synthetic.script import Clip
+from grounding.data.synthetic.oracle import ScriptedClip, read_generator_settings, scripted_clips
 from grounding.data.synthetic.writers import write_skeleton, write_video
 from grounding.data.video import read_frames
-from grounding.io import atomic_write, check_input_dir
+from grounding.io import atomic_write
+from grounding.train.recognition import read_split
 
 __all__ = ["crop_track", "main", "write_wide_clips"]
 
@@ -66,9 +65,10 @@ def crop_track(
 
 
 def _wide_clip(
-    data: Path, vid: str, clip: Clip, player: int, size: int, scale: float
+    data: Path, scripted: ScriptedClip, size: int, scale: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(F, size, size, 3)`` RGB crops and ``(F, 1, 17, 3)`` crop-space joints of a clip."""
+    vid, clip, player = scripted.vid, scripted.clip, scripted.player
     joints = load_skeleton(data / "skeletons" / f"{vid}.npz")
     centre, side = crop_track(joints, player, clip.start, clip.end, scale=scale)
     frames = read_frames(data / "videos" / f"{vid}.mp4", np.arange(clip.start, clip.end))
@@ -95,28 +95,18 @@ def write_wide_clips(
     wide crops and of training clips whose player the wide shot never shows (no crop).
     Re-running skips the crops already written."""
     m = read_generator_settings(data)
-    check_input_dir(data / "actions", "actions folder")
-    split = read_hmdb51_split(
-        data / "actions", data / "actions" / "splits", exclude=[data / "actions" / "skeletons"]
-    )
+    split, skeletons = read_split(data, split=1)
     size, fps = int(m["size"]), int(m["fps"])
     dst = out / "actions"
     lines: dict[str, list[str]] = {c: [] for c in split.classes}
-    clips = {}
-    for index, vid in enumerate(m["videos"]):
-        script = manifest_script(m, index)
-        for c in script.clips:
-            clips[c.name] = (vid, c, script.segments[c.segment].player)
+    clips = scripted_clips(m)
     cropped = unseen = 0
     for subset, items in (("train", split.train), ("test", split.test)):
         for clip in tqdm(items, desc=f"wide clips ({subset})", disable=not progress):
             name = clip.path.stem
             cls = clip.class_name
             _link(clip.path, dst / cls / clip.path.name)
-            _link(
-                data / "actions" / "skeletons" / cls / f"{name}.npz",
-                dst / "skeletons" / cls / f"{name}.npz",
-            )
+            _link(skeletons / cls / f"{name}.npz", dst / "skeletons" / cls / f"{name}.npz")
             lines[cls].append(f"{clip.path.name} {1 if subset == 'train' else 2}")
             if subset != "train":
                 continue
@@ -125,9 +115,8 @@ def write_wide_clips(
             video = dst / cls / f"{name}_wide.mp4"
             skeleton = dst / "skeletons" / cls / f"{name}_wide.npz"
             if not (video.is_file() and skeleton.is_file()):
-                vid, c, player = clips[name]
                 try:
-                    crops, joints = _wide_clip(data, vid, c, player, size, scale)
+                    crops, joints = _wide_clip(data, clips[name], size, scale)
                 except ValueError:  # the player is outside the wide shot for the whole clip
                     unseen += 1
                     continue
