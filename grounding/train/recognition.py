@@ -98,6 +98,9 @@ class RecognitionConfig:
         rgb_input: what the RGB stream sees, ``frames`` (the paper) or ``diff`` (TSN's RGB
             difference, :func:`grounding.data.action_dataset.snippet_rgb`).
         fusion_weights: RGB : flow score weights (eq. 7).
+        train_window_s: training snippets come from a random window of this many seconds of
+            each clip (:class:`~grounding.data.action_dataset.ActionClipDataset` ``window_s``;
+            the span of a grounding clip feature); ``None``: the whole clip (TSN).
         dropout: before the classifier(s).
         skeleton_frames: frames per skeleton window (gtn/dgcn).
         epochs, batch_size (global), lr, weight_decay, warmup_epochs, seed: optimisation.
@@ -126,6 +129,7 @@ class RecognitionConfig:
     flow_compensation: bool = False
     rgb_input: str = "frames"
     fusion_weights: tuple[float, float] = (1.0, 1.5)
+    train_window_s: float | None = None
     dropout: float = 0.5
     skeleton_frames: int = 32
     epochs: int = 12
@@ -157,6 +161,8 @@ class RecognitionConfig:
         if self.input_size % 32:
             raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
         check_rgb_input(self.rgb_input)
+        if self.train_window_s is not None and not self.train_window_s > 0:
+            raise ValueError(f"train_window_s must be > 0 seconds, got {self.train_window_s}")
         if self.temporal not in TEMPORAL_KINDS:
             raise ValueError(f"unknown temporal module {self.temporal!r}: {TEMPORAL_KINDS}")
         if (
@@ -224,7 +230,7 @@ def build_recognizer(config: RecognitionConfig, *, rgb_weights: Path | None = No
 #: sampling; every field that shapes the weights must match)
 FINE_TUNE_FIELDS = (
     "segments", "test_segments", "dropout", "epochs", "batch_size", "lr", "weight_decay",
-    "warmup_epochs", "seed", "split", "init_sha",
+    "warmup_epochs", "seed", "split", "init_sha", "train_window_s",
 )  # fmt: skip
 
 
@@ -304,7 +310,13 @@ def make_datasets(
             "rgb_input": config.rgb_input,
         }
         return (
-            ActionClipDataset(split.train, train=True, segments=config.segments, **common),
+            ActionClipDataset(
+                split.train,
+                train=True,
+                segments=config.segments,
+                window_s=config.train_window_s,
+                **common,
+            ),
             ActionClipDataset(split.test, train=False, segments=config.test_segments, **common),
         )
     common = {"skeleton_root": skeletons, "frames": config.skeleton_frames, "seed": config.seed}
@@ -352,6 +364,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="frames",
         help="RGB stream input: frames (the paper) or diff (TSN's RGB difference, frame t - "
         "frame t-2; ignores static backgrounds)",
+    )
+    p.add_argument(
+        "--train-window",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="ours: sample each training clip's snippets inside a random window of this many "
+        "seconds (the span of a grounding clip feature); default the whole clip",
     )
     p.add_argument("--split", type=int, default=1, help="HMDB51 split number (default 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -413,6 +433,7 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
         flow_method=args.flow_method,
         flow_compensation=args.flow_compensation,
         rgb_input=args.rgb_input,
+        train_window_s=args.train_window,
         dropout=args.dropout if args.dropout is not None else (0.1 if graph else 0.5),
         skeleton_frames=args.skeleton_frames,
         epochs=args.epochs or (10 if graph else 12),
