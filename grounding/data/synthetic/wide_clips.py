@@ -15,6 +15,11 @@ height over the clip, centre following the player, smoothed), with the crop's sk
 ``actions/skeletons``. The test clips stay the close-ups, so ``grounding.train recognition
 --data OUT`` reports an accuracy comparable with a run on ``DIR``. Training and test clips
 come from the generator's video split, so no grounding test video is seen.
+
+``--every-segment`` also crops every other scripted action of every player of the training
+videos (``<vid>_p<player>_s<segment>_<action>_wide.mp4``, cut to the frames the wide shot
+shows the player, at least :data:`MIN_SEGMENT_S` seconds): what the person-centric features
+see, every player at every moment, rather than the trimmed clips' actions only.
 """
 
 from __future__ import annotations
@@ -30,16 +35,24 @@ from tqdm import tqdm
 
 from grounding.data.action_dataset import load_skeleton
 from grounding.data.persons import crop_square, person_boxes
-from grounding.data.synthetic.oracle import ScriptedClip, read_generator_settings, scripted_clips
+from grounding.data.synthetic.oracle import (
+    ScriptedClip,
+    manifest_script,
+    read_generator_settings,
+    scripted_clips,
+)
+from grounding.data.synthetic.script import Clip
 from grounding.data.synthetic.writers import write_skeleton, write_video
 from grounding.data.video import read_frames
 from grounding.io import atomic_write
 from grounding.train.recognition import read_split
 
-__all__ = ["crop_track", "main", "write_wide_clips"]
+__all__ = ["crop_track", "main", "visible_segments", "write_wide_clips"]
 
 #: frames of the moving average that smooths the crop centre
 SMOOTH_FRAMES = 5
+#: shortest visible span (seconds) of a segment cropped by ``every_segment``
+MIN_SEGMENT_S = 1.5
 
 
 def crop_track(
@@ -81,6 +94,36 @@ def _wide_clip(
     return crops, own
 
 
+def visible_segments(
+    data: Path, m: dict, vids: set[str], *, scale: float = 2.5
+) -> list[tuple[ScriptedClip, str]]:
+    """Every scripted action of the videos ``vids`` of the dataset in ``data`` (manifest
+    ``m``, :func:`read_generator_settings`) that is no trimmed clip's, as a
+    :class:`ScriptedClip` cut to the frames the wide shot shows its player (first to last
+    visible frame), when that span lasts at least :data:`MIN_SEGMENT_S` seconds, with its
+    action (the recognition class)."""
+    out = []
+    for index, vid in enumerate(m["videos"]):
+        if vid not in vids:
+            continue
+        script = manifest_script(m, index)
+        taken = {c.segment for c in script.clips}
+        joints = load_skeleton(data / "skeletons" / f"{vid}.npz")
+        for i, seg in enumerate(script.segments):
+            if i in taken:
+                continue
+            frames = np.arange(seg.start, seg.end)
+            own = joints[:, seg.player : seg.player + 1]
+            boxes = person_boxes(own, np.stack([frames, frames + 1], -1), scale=scale)
+            seen = np.flatnonzero(boxes.present[:, 0])
+            if not len(seen) or seen[-1] + 1 - seen[0] < MIN_SEGMENT_S * int(m["fps"]):
+                continue
+            name = f"{vid}_p{seg.player}_s{i:02d}_{seg.action}"
+            clip = Clip(name, i, seg.start + int(seen[0]), seg.start + int(seen[-1]) + 1)
+            out.append((ScriptedClip(vid, clip, seg.player), seg.action))
+    return out
+
+
 def _link(target: Path, link: Path) -> None:
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() or link.exists():
@@ -88,11 +131,35 @@ def _link(target: Path, link: Path) -> None:
     os.symlink(target.resolve(), link)
 
 
+def _write_crop(
+    data: Path, dst: Path, scripted: ScriptedClip, cls: str, size: int, fps: int, scale: float
+) -> Path | None:
+    """Write ``dst/<cls>/<clip>_wide.mp4`` and its skeleton unless both exist; returns the
+    video path, or ``None`` when the wide shot never shows the clip's player."""
+    name = scripted.clip.name
+    video = dst / cls / f"{name}_wide.mp4"
+    skeleton = dst / "skeletons" / cls / f"{name}_wide.npz"
+    if not (video.is_file() and skeleton.is_file()):
+        try:
+            crops, joints = _wide_clip(data, scripted, size, scale)
+        except ValueError:  # the player is outside the wide shot for the whole clip
+            return None
+        write_video(video, (cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in crops), fps, size)
+        write_skeleton(skeleton, joints, fps)
+    return video
+
+
 def write_wide_clips(
-    data: Path, out: Path, *, scale: float = 2.5, progress: bool = True
+    data: Path,
+    out: Path,
+    *,
+    scale: float = 2.5,
+    every_segment: bool = False,
+    progress: bool = True,
 ) -> dict[str, int]:
     """Write ``out/actions`` (module docstring); returns the counts of linked clips, of
-    wide crops and of training clips whose player the wide shot never shows (no crop).
+    wide crops of training clips, of training clips whose player the wide shot never shows
+    (no crop) and of the other actions' crops (``every_segment``; else 0).
     Re-running skips the crops already written."""
     m = read_generator_settings(data)
     split, skeletons = read_split(data, split=1)
@@ -101,6 +168,7 @@ def write_wide_clips(
     lines: dict[str, list[str]] = {c: [] for c in split.classes}
     clips = scripted_clips(m)
     cropped = unseen = 0
+    train_vids: set[str] = set()
     for subset, items in (("train", split.train), ("test", split.test)):
         for clip in tqdm(items, desc=f"wide clips ({subset})", disable=not progress):
             name = clip.path.stem
@@ -112,24 +180,31 @@ def write_wide_clips(
                 continue
             if name not in clips:
                 raise ValueError(f"{clip.path}: no clip {name!r} in the scripts of {data}")
-            video = dst / cls / f"{name}_wide.mp4"
-            skeleton = dst / "skeletons" / cls / f"{name}_wide.npz"
-            if not (video.is_file() and skeleton.is_file()):
-                try:
-                    crops, joints = _wide_clip(data, clips[name], size, scale)
-                except ValueError:  # the player is outside the wide shot for the whole clip
-                    unseen += 1
-                    continue
-                write_video(video, (cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in crops), fps, size)
-                write_skeleton(skeleton, joints, fps)
+            train_vids.add(clips[name].vid)
+            video = _write_crop(data, dst, clips[name], cls, size, fps, scale)
+            if video is None:
+                unseen += 1
+                continue
             lines[cls].append(f"{video.name} 1")
             cropped += 1
+    segments = visible_segments(data, m, train_vids, scale=scale) if every_segment else []
+    for scripted, cls in tqdm(segments, desc="wide segments", disable=not progress):
+        if cls not in lines:
+            raise ValueError(f"{data}: action {cls!r} of {scripted.clip.name} is no split class")
+        video = _write_crop(data, dst, scripted, cls, size, fps, scale)
+        if video is not None:  # visible_segments keeps only clips with the player in view
+            lines[cls].append(f"{video.name} 1")
     for cls, rows in lines.items():
         path = dst / "splits" / f"{cls}_test_split1.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path, "w", encoding="utf-8", newline="\n") as f:
             f.write("".join(f"{r}\n" for r in rows))
-    return {"linked": len(split.train) + len(split.test), "wide": cropped, "unseen": unseen}
+    return {
+        "linked": len(split.train) + len(split.test),
+        "wide": cropped,
+        "unseen": unseen,
+        "segments": len(segments),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,18 +215,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")
     p.add_argument("--out", required=True, type=Path, help="new dataset folder (actions/)")
     p.add_argument("--scale", type=float, default=2.5, help="crop side over pose height")
+    p.add_argument(
+        "--every-segment",
+        action="store_true",
+        help="also crop every other action of every player of the training videos",
+    )
     args = p.parse_args(argv)
     if args.out.resolve() == args.data.resolve():
         print("error: --out must differ from --data", file=sys.stderr)
         return 2
     try:
-        counts = write_wide_clips(args.data, args.out, scale=args.scale)
+        counts = write_wide_clips(
+            args.data, args.out, scale=args.scale, every_segment=args.every_segment
+        )
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(
         f"{counts['linked']} clips linked, {counts['wide']} wide crops, {counts['unseen']} "
-        f"training clips skipped (player outside the wide shot): {args.out / 'actions'}"
+        f"training clips skipped (player outside the wide shot), {counts['segments']} other "
+        f"actions cropped: {args.out / 'actions'}"
     )
     return 0
 
