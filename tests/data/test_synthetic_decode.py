@@ -64,6 +64,15 @@ def test_features_that_hold_the_script_decode_fully(data, tmp_path, capsys):
     _write(tmp_path / "w.h5", data, perfect=False)
     wrong = decode_person_features(data, tmp_path / "w.h5")
     assert wrong.colour_found == 1.0 and wrong.colour_bound_action == 0.0
+    # the confusion matrix counts every found pair: on the diagonal for the script, one
+    # action further for the shifted features
+    assert report.confusion.sum() == report.pairs == wrong.confusion.sum()
+    assert (report.confusion == np.diag(np.diag(report.confusion))).all()
+    shifted = np.roll(np.diag(np.diag(report.confusion)), 1, axis=1)
+    assert (wrong.confusion == shifted).all()
+    assert main(["--data", str(data), "--features", str(tmp_path / "w.h5"), "--confusion"]) == 0
+    out = capsys.readouterr().out
+    assert "recall %" in out and "scripted" in out
 
 
 def test_other_files_are_refused(data, tmp_path, capsys):

@@ -13,6 +13,10 @@ grounding head would need to:
   bin is the scripted one (a miss when the colour is not found);
 - **any-player action**: the largest entry of the summed posterior is the scripted action.
 
+``--confusion`` also prints the colour-bound actions' confusion matrix (scripted action per row,
+decoded action per column, over the pairs whose colour is found) with each action's recall:
+which actions the features cannot tell apart.
+
 Features must be one row per second (``--clip-seconds 1``, the default).
 """
 
@@ -21,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -53,12 +57,15 @@ def colour_bin(bgr: tuple[int, int, int], bins: int = COLOUR_BINS) -> int:
 
 @dataclass
 class DecodeReport:
-    """Fractions over the checked (second, colour) pairs."""
+    """Fractions over the checked (second, colour) pairs; ``confusion`` ``(A, A)`` counts
+    scripted (row) against decoded (column) colour-bound actions, :data:`ACTIONS` order, over
+    the pairs whose colour is found."""
 
     pairs: int
     colour_found: float
     colour_bound_action: float
     any_player_action: float
+    confusion: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int64))
 
     def table(self) -> str:
         rows = [
@@ -68,6 +75,14 @@ class DecodeReport:
             ["any-player action %", round(100 * self.any_player_action, 2)],
         ]
         return tabulate(rows, headers=["person features vs script", "value"])
+
+    def confusion_table(self) -> str:
+        """The confusion matrix with each scripted action's recall (%)."""
+        rows = []
+        for action, row in zip(ACTIONS, self.confusion, strict=True):
+            recall = 100 * row[ACTIONS.index(action)] / row.sum() if row.sum() else float("nan")
+            rows.append([action, *row.tolist(), round(recall, 2)])
+        return tabulate(rows, headers=["scripted \\ decoded", *ACTIONS, "recall %"])
 
 
 def decode_person_features(data: Path, features: Path) -> DecodeReport:
@@ -90,6 +105,7 @@ def decode_person_features(data: Path, features: Path) -> DecodeReport:
         order = [classes.index(a) for a in ACTIONS]
         bins = {c: colour_bin(JERSEYS[c]) for c in COLOURS}
         checked = found = bound = anyone = 0
+        confusion = np.zeros((n_actions, n_actions), np.int64)
         for index, vid in enumerate(m["videos"]):
             if vid not in f:
                 raise ValueError(f"{features}: no features for video {vid}")
@@ -109,10 +125,12 @@ def decode_person_features(data: Path, features: Path) -> DecodeReport:
                     hit = mass.sum() >= FOUND_MASS
                     found += hit
                     bound += hit and int(np.argmax(mass)) == acts[0]
+                    if hit:
+                        confusion[acts[0], int(np.argmax(mass))] += 1
                     anyone += int(np.argmax(posterior[t])) == acts[0]
     if not checked:
         raise ValueError(f"{features}: no (second, player) pair with one scripted action")
-    return DecodeReport(checked, found / checked, bound / checked, anyone / checked)
+    return DecodeReport(checked, found / checked, bound / checked, anyone / checked, confusion)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")
     p.add_argument("--features", required=True, type=Path, help="extract --persons HDF5 file")
+    p.add_argument(
+        "--confusion", action="store_true", help="also print the colour-bound confusion matrix"
+    )
     args = p.parse_args(argv)
     try:
         report = decode_person_features(args.data, args.features)
@@ -129,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(report.table())
+    if args.confusion:
+        print()
+        print(report.confusion_table())
     return 0
 
 
