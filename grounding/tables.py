@@ -16,7 +16,6 @@ values, so they always match the numbers in the file.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,17 +24,15 @@ from tabulate import tabulate
 
 from grounding.eval.statistics import format_mean_std, ttest_against
 from grounding.io import atomic_path, atomic_write
-from grounding.results_schema import GROUNDING_METRICS, OURS, RECOGNITION_METRICS
+from grounding.results_schema import (
+    GROUNDING_METRICS,
+    OURS,
+    RECOGNITION_METRICS,
+    ResultsSchemaError,
+    load_results,
+)
 
 Table = tuple[str, list[str], list[list[str]]]  # (title, headers, rows)
-
-
-def load_results(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
 
 
 def seed_values(entry: dict, metric: str) -> list[float]:
@@ -245,24 +242,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--format", choices=("md", "latex"), default="md")
     p.add_argument("--out", type=Path, default=None, help="also write tables and PNG figures here")
     args = p.parse_args(argv)
+    # every file is read and checked before anything is printed or written
+    docs: list[tuple[Path, dict]] = []
     for path in args.results:
         try:
-            doc = load_results(path)
-        except (OSError, ValueError) as e:
+            docs.append((path, load_results(path)))
+        except ResultsSchemaError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        texts = make_all(doc, args.format, args.out, path.stem)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} exists and is not a directory", file=sys.stderr)
+        return 2
+    empty: list[Path] = []
+    for path, doc in docs:
+        try:
+            texts = make_all(doc, args.format, args.out, path.stem)
+        except OSError as e:
+            where = e.filename or args.out
+            print(f"error: cannot write under {args.out}: {where}: {e.strerror}", file=sys.stderr)
+            return 2
         if not texts:
             print(
-                f"{path}: no table sections (grounding / recognition / ablations) found",
+                f"error: {path}: no table to make: its grounding / recognition / ablations "
+                "sections are empty",
                 file=sys.stderr,
             )
+            empty.append(path)
             continue
         print(f"<!-- {path} -->" if args.format == "md" else f"% {path}")
         print("\n\n".join(texts))
         print()
-    if args.out is not None:
+    if args.out is not None and len(empty) < len(docs):
         print(f"wrote tables and figures to {args.out}")
+    if empty:
+        print(f"{len(empty)} of {len(docs)} results files had no table", file=sys.stderr)
+        return 1
     return 0
 
 

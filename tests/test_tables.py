@@ -105,3 +105,107 @@ def test_cli_bad_results_file(tmp_path, capsys, content):
     path.write_text(content)
     assert main([str(path)]) == 2
     assert "bad.json" in capsys.readouterr().err
+
+
+def _write(tmp_path, obj, name: str = "res.json"):
+    path = tmp_path / name
+    path.write_text(obj if isinstance(obj, str) else json.dumps(obj))
+    return path
+
+
+def _broken(mutate) -> dict:
+    doc = make_doc()
+    mutate(doc)
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("doc", "where"),
+    [
+        ({"a": 1}, "not a grounding.bench results file"),
+        ({"metrics": {"R1@0.5": 1.0}, "gt": "x.txt", "pred": "p.jsonl"}, "not a grounding.bench"),
+        ([1, 2], "top level: expected a JSON object"),
+        (_broken(lambda d: d.update(grounding=[1])), "grounding: expected an object"),
+        (
+            _broken(lambda d: d["grounding"]["ours"]["per_seed"]["0"].update({"R1@0.5": "abc"})),
+            "grounding.ours.per_seed.0.R1@0.5: expected a number",
+        ),
+        (
+            _broken(lambda d: d["grounding"]["gtn"]["per_seed"].update(x={"R1@0.5": 1.0})),
+            "grounding.gtn.per_seed.x: seed keys must be integers",
+        ),
+        (_broken(lambda d: d["grounding"].update(gtn=None)), "grounding.gtn: expected an object"),
+        (_broken(lambda d: d.update(recognition="oops")), "recognition: expected an object"),
+        (
+            _broken(lambda d: d["recognition"]["ours"].update(params="big")),
+            "recognition.ours.params: expected an integer",
+        ),
+        (
+            _broken(lambda d: d["ablations"]["temporal"].update(x={"per_seed": [1]})),
+            "ablations.temporal.x.per_seed: expected an object",
+        ),
+        (
+            _broken(lambda d: d["speed"]["recognition"][0].update(time_vs_samples=[{}])),
+            "speed.recognition.0.time_vs_samples.0: missing samples",
+        ),
+        (
+            _broken(lambda d: d["grounding"]["ours"].update(bootstrap_ci={"R1@0.5": [1]})),
+            "grounding.ours.bootstrap_ci.R1@0.5: expected [low, high]",
+        ),
+        (_broken(lambda d: d.update(seeds=["a"])), "seeds.0: expected an integer"),
+    ],
+)
+def test_cli_wrong_schema_names_file_and_key_path(tmp_path, capsys, doc, where):
+    path = _write(tmp_path, doc)
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and where in err and "Traceback" not in err
+
+
+def test_cli_nan_value_and_non_utf8(tmp_path, capsys):
+    path = _write(tmp_path, '{"grounding": {"m": {"per_seed": {"0": {"R1@0.5": NaN}}}}}')
+    assert main([str(path)]) == 2
+    assert "grounding.m.per_seed.0.R1@0.5: expected a finite number" in capsys.readouterr().err
+    path.write_bytes(b'{"grounding": "\xa5"}')
+    assert main([str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:1: not UTF-8" in err
+
+
+def test_cli_missing_file_and_directory(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.json")]) == 2
+    assert "nope.json" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_cli_checks_every_file_before_printing(tmp_path, capsys):
+    good = _write(tmp_path, make_doc(), "good.json")
+    bad = _write(tmp_path, {"a": 1}, "bad.json")
+    assert main([str(good), str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "bad.json" in captured.err and captured.out == ""
+
+
+def test_cli_empty_sections_is_an_error(tmp_path, capsys):
+    path = _write(tmp_path, {"grounding": {}, "recognition": {}})
+    assert main([str(path)]) == 1
+    assert f"{path}: no table to make" in capsys.readouterr().err
+
+
+def test_cli_out_is_an_existing_file(tmp_path, capsys):
+    path = _write(tmp_path, make_doc())
+    out = tmp_path / "out.txt"
+    out.write_text("user data")
+    assert main([str(path), "--out", str(out)]) == 2
+    assert f"--out {out} exists and is not a directory" in capsys.readouterr().err
+    assert out.read_text() == "user data"
+
+
+def test_real_results_files_validate():
+    from pathlib import Path
+
+    from grounding.results_schema import load_results
+
+    for path in sorted(Path(__file__).parents[1].glob("results/*/*.json")):
+        load_results(path)
