@@ -142,10 +142,10 @@ class ClipFlowCache:
             try:
                 with np.load(path, allow_pickle=False) as z:
                     return z["flow"]
-            except (OSError, ValueError, KeyError) as exc:
+            except Exception as exc:  # truncated (BadZipFile, EOFError), no "flow" key, ...
                 raise ValueError(
-                    f"{path}: unreadable flow cache entry of {video} ({exc}); delete it"
-                ) from exc
+                    f"{path}: unreadable flow cache entry of {video} ({_npz_error(exc)}); delete it"
+                ) from None
         flow = self.compute(video)
         with atomic_path(path) as tmp:
             np.savez_compressed(tmp, flow=flow)
@@ -412,19 +412,38 @@ def crop_box(
 # skeletons
 
 
+def _npz_error(exc: BaseException) -> str:
+    """A short reason for an ``np.load`` failure (numpy's own pickle advice left out: this
+    package never unpickles a user's file)."""
+    text = str(exc)
+    if "pickled" in text or "Object arrays" in text:
+        return "it holds pickled (object) data, which is never loaded"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def load_skeleton(path: str | Path, *, joints: int = 17) -> np.ndarray:
-    """Read ``joints (T, M, V, 3)`` (x, y, visibility) from an ``.npz``; clear errors naming the
-    file for a missing key, a wrong shape or non-finite values."""
+    """Read ``joints (T, M, V, 3)`` (x, y, visibility) from an ``.npz``; a clear ``ValueError``
+    naming the file for garbage, a plain ``.npy``, pickled data, a missing key, a wrong shape
+    or dtype, or non-finite values (``FileNotFoundError`` when it does not exist)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"skeleton file not found: {path}")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if "joints" not in z:
-                raise ValueError(f"{path}: no 'joints' array (has {sorted(z.files)})")
-            arr = np.asarray(z["joints"], dtype=np.float32)
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable .npz skeleton file ({exc})") from exc
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as exc:  # garbage: BadZipFile, EOFError, ValueError (pickle), OSError
+        raise ValueError(f"{path}: not a readable .npz skeleton file ({_npz_error(exc)})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not an .npz archive with a 'joints' array (a plain .npy?)")
+    with loaded as z:
+        if "joints" not in z.files:
+            raise ValueError(f"{path}: no 'joints' array (has {sorted(z.files)})")
+        try:
+            raw = z["joints"]
+        except Exception as exc:
+            raise ValueError(f"{path}: unreadable 'joints' array ({_npz_error(exc)})") from None
+    if raw.dtype.kind not in "fiub":
+        raise ValueError(f"{path}: joints must be numbers, got dtype {raw.dtype}")
+    arr = np.asarray(raw, dtype=np.float32)
     if arr.ndim != 4 or arr.shape[2] != joints or arr.shape[3] != 3 or min(arr.shape[:2]) < 1:
         raise ValueError(f"{path}: joints must be (T, M, {joints}, 3), got {arr.shape}")
     if not np.isfinite(arr).all():
@@ -526,6 +545,10 @@ class SkeletonClipDataset(Dataset):
                 f"{len(missing)} of {len(self.clips)} clips have no skeleton file, e.g. "
                 f"{self.path_for(missing[0])} for {missing[0].path}"
             )
+        # every file is read once here, so a garbage or NaN skeleton is a clear error naming
+        # it before training, not an exception wrapped in a DataLoader worker's traceback
+        for clip in self.clips:
+            load_skeleton(self.path_for(clip))
 
     def path_for(self, clip: ActionClip) -> Path:
         return self.skeleton_root / clip.class_name / f"{clip.path.stem}.npz"

@@ -192,6 +192,60 @@ def test_bad_skeleton_files_name_the_file(tmp_path):
         SkeletonClipDataset([clip], skeleton_root=tmp_path, train=True)
 
 
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"garbage" * 10, "pickled"),  # neither zip nor npy: numpy would try pickle
+        (b"PK\x03\x04 truncated", "BadZipFile"),
+        (b"", "EOFError"),
+    ],
+)
+def test_garbage_skeleton_files_name_the_file(tmp_path, content, reason):
+    path = tmp_path / "v1.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"v1\.npz: not a readable \.npz skeleton.*{reason}"):
+        load_skeleton(path)
+
+
+def test_object_and_plain_npy_skeletons_are_refused(tmp_path):
+    obj = tmp_path / "obj.npz"
+    np.savez(obj, joints=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match=r"obj\.npz: unreadable 'joints'.*pickled"):
+        load_skeleton(obj)
+    text = tmp_path / "text.npz"
+    np.savez(text, joints=np.array(["a", "b"]))
+    with pytest.raises(ValueError, match=r"text\.npz: joints must be numbers"):
+        load_skeleton(text)
+    plain = tmp_path / "plain.npz"
+    with open(plain, "wb") as f:
+        np.save(f, np.zeros((5, 1, 17, 3), np.float32))
+    with pytest.raises(ValueError, match=r"plain\.npz: not an \.npz archive"):
+        load_skeleton(plain)
+
+
+def test_skeleton_dataset_checks_every_file_up_front(tmp_path):
+    clips = [ActionClip(tmp_path / "run" / f"c{i}.mp4", 0, "run", "train") for i in range(3)]
+    (tmp_path / "run").mkdir()
+    good = np.zeros((6, 1, 17, 3), np.float32)
+    for i in range(3):
+        np.savez(tmp_path / "run" / f"c{i}.npz", joints=good)
+    SkeletonClipDataset(clips, skeleton_root=tmp_path, train=False)
+    bad = good.copy()
+    bad[2, 0, 0, 1] = np.inf
+    np.savez(tmp_path / "run" / "c2.npz", joints=bad)
+    with pytest.raises(ValueError, match=r"c2\.npz: non-finite"):
+        SkeletonClipDataset(clips, skeleton_root=tmp_path, train=False)
+
+
+def test_truncated_flow_cache_entry_names_the_file(tmp_path, cache):
+    video = tmp_path / "clip.mp4"
+    entry = cache.path_for(video)
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(b"PK\x03\x04 cut")
+    with pytest.raises(ValueError, match=r"clip-.*\.npz: unreadable flow cache entry"):
+        cache.get(video)
+
+
 def test_camera_motion_is_removed():
     flow = np.full((2, 10, 8, 8), 150, np.uint8)  # the camera pans: every pixel moves alike
     flow[0, 0, 2:4, 2:4] = 200  # an actor moving against it
