@@ -59,7 +59,7 @@ from grounding.data.action_dataset import (
 )
 from grounding.data.flow import flow_stacks
 from grounding.data.video import VideoInfo, segment_indices, video_info
-from grounding.io import atomic_path, check_input_dir, check_input_file, file_digest
+from grounding.io import atomic_path, atomic_write, check_input_dir, check_input_file, file_digest
 from grounding.models.checkpoint import load_checkpoint
 from grounding.person_features import PersonClipInputs, person_clip_features, person_clip_inputs
 from grounding.train.distributed import resolve_device
@@ -95,8 +95,13 @@ def _stored_recognition_config(path: str | Path) -> tuple[RecognitionConfig, dic
         raise ValueError(
             f"{path}: not a recognition checkpoint of grounding.train (config type {kind!r})"
         )
-    stored = json.loads(obj["config_json"])
-    return config_from_dict(stored), stored
+    try:
+        stored = json.loads(obj["config_json"])
+        return config_from_dict(stored), stored
+    except Exception as exc:  # no / garbage config_json, unknown fields, wrong types
+        raise ValueError(
+            f"{path}: unreadable recognizer config in the checkpoint ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def load_recognizer(
@@ -233,10 +238,17 @@ def _person_inputs(
 
 
 def skeleton_fps(path: Path, video: Path) -> float:
-    """Frame rate of a skeleton file: its ``fps`` entry, else its video's."""
-    with np.load(path, allow_pickle=False) as z:
-        if "fps" in z.files and float(z["fps"]) > 0:
-            return float(z["fps"])
+    """Frame rate of a skeleton file: its ``fps`` entry, else its video's (errors name the
+    file: call :func:`load_skeleton` first to check the file itself)."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            fps = float(z["fps"]) if "fps" in z.files else None
+    except Exception as exc:  # not an npz, pickled, a non-scalar or non-numeric fps
+        raise ValueError(f"{path}: unreadable 'fps' entry ({type(exc).__name__})") from None
+    if fps is not None:
+        if not (np.isfinite(fps) and fps > 0):
+            raise ValueError(f"{path}: 'fps' must be a positive number, got {fps}")
+        return fps
     if video.is_file():
         return video_info(video).fps
     raise ValueError(f"{path}: no 'fps' entry and no video {video} to read the frame rate from")
@@ -337,11 +349,19 @@ def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:
             )
     settings_file = parts / "settings.json"
     if parts.is_dir():
-        if settings_file.is_file() and json.loads(settings_file.read_text()) != settings:
-            shutil.rmtree(parts)
+        if settings_file.is_file() and _read_settings(settings_file) != settings:
+            shutil.rmtree(parts)  # parts of other (or unknown) settings cannot be reused
         else:
             done |= {p.stem for p in parts.glob("*.npy")}
     return done
+
+
+def _read_settings(path: Path) -> dict | None:
+    """The settings a parts folder was made with; None when unreadable (then not reused)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _merge(out: Path, settings: dict[str, str]) -> int:
@@ -365,18 +385,40 @@ def _merge(out: Path, settings: dict[str, str]) -> int:
     return len(files)
 
 
-def _sources(data: Path, config: RecognitionConfig, videos_dir: Path | None) -> dict[str, Path]:
+def _sources(
+    data: Path, config: RecognitionConfig, videos_dir: Path | None, persons: bool = False
+) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The input file of every video to extract, and the videos that cannot be: ``{vid: the
+    missing file}`` (a video of ``videos/`` without its ``skeletons/<vid>.npz``, for skeleton
+    models and ``--persons``)."""
+    skeletons = data / "skeletons"
     if config.pixels:
         folder = check_input_dir(videos_dir or data / "videos", "video folder")
         found = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
         what = f"*.mp4 videos in {folder}"
+        videos = dict(found)
+        if persons:
+            check_input_dir(skeletons, "skeleton folder (--persons)")
     else:
-        folder = check_input_dir(data / "skeletons", "skeleton folder")
+        folder = check_input_dir(skeletons, "skeleton folder")
         found = {p.stem: p for p in sorted(folder.glob("*.npz"))}
         what = f"*.npz skeletons in {folder}"
+        video_folder = videos_dir or data / "videos"
+        videos = {p.stem: p for p in sorted(video_folder.glob("*.mp4"))}
     if not found:
         raise FileNotFoundError(f"no {what}")
-    return found
+    missing: dict[str, Path] = {}
+    if persons or not config.pixels:
+        missing = {
+            v: skeletons / f"{v}.npz" for v in videos if not (skeletons / f"{v}.npz").is_file()
+        }
+        if missing and len(missing) == len(videos) and config.pixels:
+            raise FileNotFoundError(
+                f"none of the {len(videos)} videos has a skeleton file in {skeletons} "
+                f"(e.g. {next(iter(missing.values()))})"
+            )
+        found = {v: p for v, p in found.items() if v not in missing}
+    return found, missing
 
 
 def extract_features(
@@ -430,22 +472,42 @@ def extract_features(
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
     settings = _settings(config, Path(checkpoint), clip_seconds, stream, persons, person_context)
-    sources = _sources(Path(data), config, videos_dir)
+    sources, missing = _sources(Path(data), config, videos_dir, persons)
+    if missing:
+        shown = ", ".join(str(p) for p in list(missing.values())[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        print(
+            f"warning: skipped {len(missing)} video(s) without a skeleton file: {shown}{more}",
+            file=sys.stderr,
+            flush=True,
+        )
     done = _existing(out, settings, overwrite)
     todo = [vid for vid in sources if vid not in done]
     parts = _parts_dir(out)
     parts.mkdir(parents=True, exist_ok=True)
-    (parts / "settings.json").write_text(json.dumps(settings))
+    with atomic_write(parts / "settings.json", encoding="utf-8") as f:
+        f.write(json.dumps(settings))
 
-    def load(vid: str) -> object:
+    def read(vid: str) -> object:
         if persons:
             return _person_inputs(
                 sources[vid], Path(data) / "skeletons", config, clip_seconds, person_context
             )
         if config.pixels:
             return pixel_clip_inputs(sources[vid], config, clip_seconds)
-        fps = skeleton_fps(sources[vid], Path(data) / "videos" / f"{vid}.mp4")
+        load_skeleton(sources[vid])  # the file itself first: its errors name it
+        fps = skeleton_fps(sources[vid], Path(videos_dir or Path(data) / "videos") / f"{vid}.mp4")
         return skeleton_clip_inputs(sources[vid], config, clip_seconds, fps)
+
+    def load(vid: str) -> object:
+        try:
+            return read(vid)
+        except (ValueError, OSError):  # the readers' errors name the file
+            raise
+        except Exception as exc:  # anything else a broken input provokes: name the input
+            raise ValueError(
+                f"{sources[vid]}: cannot read video {vid} ({type(exc).__name__}: {exc})"
+            ) from None
 
     bar = tqdm(
         total=len(sources),
@@ -465,9 +527,10 @@ def extract_features(
             bar.update(1)
     merged = _merge(out, settings)
     return {
-        "videos": len(sources),
+        "videos": len(sources) + len(missing),
         "extracted": merged,
         "skipped (already done)": len(sources) - len(todo),
+        "skipped (no skeleton file)": len(missing),
         "feature dim": _feature_dim(out),
         "model": config.model,
         "stream": ("persons" if persons else stream) if config.pixels else "-",
@@ -559,7 +622,7 @@ def main(argv: list[str] | None = None) -> int:
             persons=args.persons,
             person_context=args.person_context,
         )
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(tabulate(list(summary.items()), headers=["extract", str(args.out)]))

@@ -298,11 +298,13 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
         extract_features(
             data=swapped, checkpoint=ckpt, out=tmp_path / "t.h5", persons=True, progress=False
         )
-    (swapped / "skeletons" / f"{vid}.npz").unlink()
-    with pytest.raises(FileNotFoundError, match="skeleton file not found"):
-        extract_features(
-            data=swapped, checkpoint=ckpt, out=tmp_path / "u.h5", persons=True, progress=False
-        )
+    (swapped / "skeletons" / f"{vid}.npz").unlink()  # counted, reported, not extracted
+    summary = extract_features(
+        data=swapped, checkpoint=ckpt, out=tmp_path / "u.h5", persons=True, progress=False
+    )
+    assert summary["skipped (no skeleton file)"] == 1 and summary["videos"] == len(_vids(data))
+    with h5py.File(tmp_path / "u.h5", "r") as f:
+        assert vid not in f and len(f) == len(_vids(data)) - 1
     with pytest.raises(ValueError, match=r"\(persons differ\)"):
         extract_features(data=data, checkpoint=ckpt, out=out, progress=False)
     with pytest.raises(ValueError, match="two-stream"):
@@ -329,3 +331,58 @@ def test_person_inputs_of_chosen_persons_are_those_rows_of_all(data, checkpoints
     np.testing.assert_array_equal(one.rgb, every.rgb[rows])
     np.testing.assert_array_equal(one.flow, every.flow[rows])
     np.testing.assert_array_equal(one.descriptor, every.descriptor[rows])
+
+
+def test_skeleton_model_counts_and_reports_a_video_without_skeleton(
+    data, checkpoints, tmp_path, capsys
+):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    vids = _vids(data)
+    gone = copy / "skeletons" / f"{vids[-1]}.npz"
+    gone.unlink()
+    out = tmp_path / "gtn.h5"
+    argv = ["--data", str(copy), "--checkpoint", str(checkpoints["gtn"]), "--out", str(out)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"skipped 1 video(s) without a skeleton file: {gone}" in captured.err
+    assert "skipped (no skeleton file)" in captured.out
+    with h5py.File(out, "r") as f:
+        assert sorted(f) == vids[:-1]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"garbage" * 10, "not a readable .npz skeleton file"),
+        ("nan", "non-finite joint values"),
+        ("fps", "'fps' must be a positive number"),
+    ],
+)
+def test_bad_skeleton_file_is_an_error_naming_it(
+    data, checkpoints, tmp_path, capsys, content, message
+):
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    bad = copy / "skeletons" / f"{_vids(data)[1]}.npz"
+    if content == "nan":
+        joints = np.load(bad)["joints"]
+        joints[2, 0, 3, 0] = np.nan
+        np.savez(bad, joints=joints, fps=8.0)
+    elif content == "fps":
+        np.savez(bad, joints=np.load(bad)["joints"], fps=-1.0)
+    else:
+        bad.write_bytes(content)
+    argv = ["--data", str(copy), "--checkpoint", str(checkpoints["gtn"])]
+    assert main([*argv, "--out", str(tmp_path / "g.h5")]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: " in err and message in err and "pickle.load" not in err
+
+
+def test_checkpoint_without_config_json_is_an_error(data, tmp_path, capsys):
+    ckpt = tmp_path / "c.pt"
+    torch.save({"config_type": "RecognitionConfig", "config_json": "{not json"}, ckpt)
+    assert (
+        main(["--data", str(data), "--checkpoint", str(ckpt), "--out", str(tmp_path / "x.h5")]) == 2
+    )
+    assert f"{ckpt}: unreadable recognizer config" in capsys.readouterr().err
