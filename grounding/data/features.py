@@ -67,11 +67,15 @@ class MissingFeatures(KeyError):
 class FeatureStore(abc.ABC):
     """Read-only mapping ``vid -> (T, D) float32`` features.
 
+    :func:`open_features` checks every video's shape when it opens a store
+    (:meth:`check_shapes`), so a video of the wrong width is an error naming it at once.
+
     Subclasses implement :meth:`keys`, :meth:`__contains__`, :meth:`_read` (the raw array) and
     :meth:`_shape` (the raw shape, cheaply); this base validates every array it returns.
     """
 
     source: str
+    _checked_dim: int | None = None  # set by check_shapes
 
     @abc.abstractmethod
     def keys(self) -> list[str]:
@@ -100,16 +104,60 @@ class FeatureStore(abc.ABC):
     def __iter__(self) -> Iterator[str]:
         return iter(self.keys())
 
+    def _location(self, vid: str) -> str:
+        """Where ``vid``'s features live, for messages (the file of a per-video store)."""
+        return self.source
+
     @property
     def dim(self) -> int:
-        """Feature dimension ``D`` (read from the first video's shape)."""
+        """Feature dimension ``D`` (the width :meth:`check_shapes` found, else the first
+        video's)."""
+        if self._checked_dim is not None:
+            return self._checked_dim
         keys = self.keys()
         if not keys:
             raise FeatureError(self.source, None, "the feature store is empty")
         shape = self._shape(keys[0])
         if len(shape) != 2:
-            raise FeatureError(self.source, keys[0], f"expected (T, D) features, got {shape}")
+            raise FeatureError(
+                self._location(keys[0]), keys[0], f"expected (T, D) features, got {shape}"
+            )
         return int(shape[1])
+
+    def check_shapes(self) -> int:
+        """Check every video's stored shape (file headers / HDF5 metadata, not the data) and
+        return the common width ``D``: a video that is not ``(T, D)`` with ``T, D >= 1``, or
+        whose width differs from the other videos', raises :class:`FeatureError` naming its
+        file and video id, before any training rather than when the video is first read."""
+        keys = self.keys()
+        if not keys:
+            raise FeatureError(self.source, None, "the feature store is empty")
+        by_width: dict[int, list[str]] = {}
+        for vid in keys:
+            shape = tuple(self._shape(vid))
+            if len(shape) != 2 or shape[0] < 1 or shape[1] < 1:
+                raise FeatureError(
+                    self._location(vid),
+                    vid,
+                    f"expected (T, D) features with T, D >= 1, got {shape}",
+                )
+            by_width.setdefault(int(shape[1]), []).append(vid)
+        if len(by_width) > 1:
+            # the width most videos have is taken as right; the others are named
+            common = max(by_width, key=lambda d: (len(by_width[d]), -d))
+            odd = [(vid, d) for d, vids in by_width.items() if d != common for vid in vids]
+            vid, width = odd[0]
+            others = ", ".join(f"{v} ({d})" for v, d in odd[1:4])
+            more = f"; also {others}" + (" ..." if len(odd) > 4 else "") if others else ""
+            raise FeatureError(
+                self._location(vid),
+                vid,
+                f"feature width {width}, but {len(by_width[common])} of the {len(keys)} videos "
+                f"have width {common} (e.g. {by_width[common][0]}); {len(odd)} video(s) "
+                f"differ{more}",
+            )
+        self._checked_dim = next(iter(by_width))
+        return self._checked_dim
 
 
 def _validated(arr: Any, path: str, vid: str) -> np.ndarray:
@@ -163,6 +211,9 @@ class NpyFolderFeatures(FeatureStore):
             return np.load(path, allow_pickle=False, **kwargs)
         except (ValueError, OSError, EOFError) as e:
             raise FeatureError(path, vid, f"not a readable .npy array ({e})") from None
+
+    def _location(self, vid: str) -> str:
+        return str(self._file(vid))
 
     def _read(self, vid: str) -> np.ndarray:
         return self._load(vid)
@@ -247,7 +298,8 @@ class HDF5Features(FeatureStore):
             raise FeatureError(self.path, vid, f"cannot read features ({e})") from None
 
     def _shape(self, vid: str) -> tuple[int, ...]:
-        return tuple(self._dataset(vid).shape)
+        shape = self._dataset(vid).shape
+        return () if shape is None else tuple(shape)  # None: an empty (null) dataset
 
 
 @dataclass(frozen=True)
@@ -272,9 +324,17 @@ FEATURE_TYPES: dict[str, FeatureSpec] = {
 _HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf")
 
 
-def open_features(path: Path, *, feature_type: str) -> FeatureStore:
+def open_features(path: Path, *, feature_type: str, check: bool = True) -> FeatureStore:
     """Open a feature store by layout: a folder -> :class:`NpyFolderFeatures`; an HDF5 file ->
-    :class:`HDF5Features` with the ``dataset_key`` of ``feature_type`` (see ``FEATURE_TYPES``)."""
+    :class:`HDF5Features` with the ``dataset_key`` of ``feature_type`` (see ``FEATURE_TYPES``).
+    ``check``: check every video's shape now (:meth:`FeatureStore.check_shapes`)."""
+    store = _open_store(path, feature_type=feature_type)
+    if check:
+        store.check_shapes()
+    return store
+
+
+def _open_store(path: Path, *, feature_type: str) -> FeatureStore:
     spec = FEATURE_TYPES.get(feature_type.lower())
     if spec is None:
         raise ValueError(f"unknown feature_type {feature_type!r}; known: {sorted(FEATURE_TYPES)}")

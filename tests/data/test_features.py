@@ -157,6 +157,39 @@ def test_open_features(tmp_path):
         open_features(tmp_path / "x.pt", feature_type="vgg")
 
 
+@pytest.mark.parametrize("layout", ["npy", "hdf5"])
+def test_open_checks_every_videos_width(tmp_path, layout):
+    arrays = {"a": A, "b": B, "c": RNG.standard_normal((4, 7)), "d": A}
+    if layout == "npy":
+        path, where = npy_folder(tmp_path, arrays), f"{tmp_path / 'i3d' / 'c.npy'} [c]"
+    else:
+        path, where = h5_file(tmp_path, arrays), f"{tmp_path / 'feats.hdf5'} [c]"
+    with pytest.raises(FeatureError, match=re.escape(f"{where}: feature width 7, but 3 of the 4")):
+        open_features(path, feature_type="i3d")
+    store = open_features(path, feature_type="i3d", check=False)  # lazily, as before
+    assert store["a"].shape == (5, 8)
+
+
+def test_open_checks_every_videos_shape(tmp_path):
+    root = npy_folder(tmp_path, {"a": A, "flat": np.zeros(6, np.float32)})
+    with pytest.raises(FeatureError, match=re.escape("flat.npy [flat]: expected (T, D)")):
+        open_features(root, feature_type="i3d")
+    (root / "flat.npy").write_bytes(b"garbage")
+    with pytest.raises(FeatureError, match=re.escape("flat.npy [flat]: not a readable .npy")):
+        open_features(root, feature_type="i3d")
+    (root / "flat.npy").unlink()
+    store = open_features(root, feature_type="i3d")
+    assert store.dim == 8 and store.check_shapes() == 8
+    empty = tmp_path / "empty.h5"
+    with h5py.File(empty, "w") as f:
+        f.create_dataset("z", data=np.zeros((0, 8), np.float32))
+    with pytest.raises(FeatureError, match=re.escape(f"{empty} [z]: expected (T, D)")):
+        open_features(empty, feature_type="vgg")
+    (tmp_path / "none").mkdir()
+    with pytest.raises(FeatureError, match="empty"):
+        open_features(tmp_path / "none", feature_type="i3d")
+
+
 def average_to_fixed_length(visual_input: torch.Tensor, num_sample_clips: int) -> torch.Tensor:
     """2D-TAN lib/datasets/__init__.py, verbatim logic (reference for the vectorised version)."""
     num_clips = visual_input.shape[0]
