@@ -5,7 +5,8 @@ Reproduces ``compute_mr_ap`` / ``compute_average_precision_detection`` of jaylei
 
 - a query's first ``max_windows`` (10) submitted windows are kept, then stably sorted by score;
 - at each IoU threshold t in 0.5:0.05:0.95, predictions are visited best first; each is a true
-  positive if some not-yet-matched GT window has IoU >= t (true-union IoU), matching the one with
+  positive if some not-yet-matched GT window has IoU >= t (sum union, as its
+  ``compute_temporal_iou_batch_cross``), matching the one with
   the highest IoU (ties: the later GT window, as ``argsort()[::-1]`` does), else a false positive;
 - AP is VOC-2011 interpolated (precision made monotone from the right, summed over recall
   steps); mAP is the mean over queries, then over thresholds for ``average``;
@@ -59,7 +60,7 @@ def average_precision_per_query(
     pw = np.take_along_axis(pred_windows, order[..., None], axis=1)
     pv = np.take_along_axis(pred_valid, order, axis=1)
 
-    iou = span_iou(pw[:, :, None, :], gt_windows[:, None, :, :])  # (Q, K, G)
+    iou = span_iou(pw[:, :, None, :], gt_windows[:, None, :, :], union="sum")  # (Q, K, G)
     iou = np.where(gt_valid[:, None, :], iou, -np.inf)
     g = iou.shape[-1]
     locked = np.zeros((len(t), q, g), dtype=bool)

@@ -1,12 +1,16 @@
-"""R@n,IoU=m, mIoU and mAP of ranked moment predictions against ground truth (DESIGN.md §6).
+"""R@n,IoU=m, mIoU, discounted recall and mAP of ranked moment predictions (docs/protocols.md).
 
 :func:`evaluate` takes a :class:`~grounding.data.annotations.QuerySet` and predictions keyed by
 qid; :func:`evaluate_arrays` does the work on padded arrays, vectorised over queries (the only
-loops are over the n survivor slots and the <= 10 mAP ranks).
+loops are over the n survivor slots, the <= 10 mAP ranks and, for MMN's sort, the distinct
+candidate counts).
 
 A query counts for R@n,IoU=m if any of its first n ranked (and, per protocol, NMS-surviving)
-moments has IoU >= m (or > m) with any of its GT windows. mIoU is the mean IoU of the top-1
-(max over GT windows). A query with no prediction is a miss everywhere.
+moments has IoU >= m (or > m) with its GT window (the best-matching one when there are several).
+mIoU is the mean IoU of the top-1. Discounted recall (Yuan et al. 2021) multiplies each hit by
+``(1 - |s - s_gt| / D) * (1 - |e - e_gt| / D)`` and takes the best of the first n. Every step
+runs in the protocol's own arithmetic (:class:`~grounding.eval.protocols.Protocol`). A query
+with no prediction is a miss everywhere.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ import numpy as np
 
 from grounding.data.annotations import QuerySet
 from grounding.eval.average_precision import mean_average_precision
-from grounding.eval.iou import span_iou
+from grounding.eval.iou import interval_iou
 from grounding.eval.nms import first_survivors
 from grounding.eval.protocols import Protocol
+
+#: GT-length buckets of ``--breakdown``, as fractions of the video: ``(lo, hi]``.
+LENGTH_FRACTIONS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.3), (0.3, 0.5), (0.5, 1.0))
+#: The IoU thresholds of the bucket table (R1 at each).
+BUCKET_IOUS: tuple[float, ...] = (0.5, 0.7)
 
 
 def metric_name(n: int, m: float) -> str:
@@ -35,12 +44,16 @@ class EvalResult:
     Attributes:
         protocol: the protocol used.
         n_queries: GT queries evaluated.
-        metrics: ``R{n}@{m}``, ``mIoU``, ``mAP``, ``mAP@0.5``, ``mAP@0.75``,
+        metrics: ``R{n}@{m}``, ``mIoU``, ``dR{n}@{m}``, ``mAP``, ``mAP@0.5``, ``mAP@0.75``,
             ``{short,middle,long}/mAP`` in percent rounded to 2 decimals (NaN for an empty bucket).
-        per_query: unrounded per-query values in [0, 1]: ``R{n}@{m}`` (0/1), ``IoU@1``, ``AP``.
+        per_query: unrounded per-query values in [0, 1]: ``R{n}@{m}`` (0/1), ``dR{n}@{m}``,
+            ``IoU@1``, ``AP``.
         counts: ``missing_predictions`` (GT query without a prediction line),
             ``empty_predictions`` (line with an empty list), ``unknown_qids`` (prediction for a
-            qid not in the GT), bucket sizes.
+            qid not in the GT), ``pred_windows_before_start`` / ``pred_windows_past_end``
+            (submitted windows outside ``[0, duration]``, scored as given), bucket sizes.
+        buckets: ``{"length": {...}, "position": {...}}``: per bucket ``n`` and R1@0.5 / R1@0.7
+            in percent (GT-length as a fraction of the video; GT-centre third).
     """
 
     protocol: Protocol
@@ -48,6 +61,7 @@ class EvalResult:
     metrics: dict[str, float]
     per_query: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    buckets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -56,7 +70,15 @@ class EvalResult:
             "n_queries": self.n_queries,
             "metrics": {k: (None if np.isnan(v) else v) for k, v in self.metrics.items()},
             "counts": dict(self.counts),
+            "buckets": _none_for_nan(self.buckets),
         }
+
+
+def _none_for_nan(obj: object) -> object:
+    """NaN -> None throughout nested dicts (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: _none_for_nan(v) for k, v in obj.items()}
+    return None if isinstance(obj, float) and np.isnan(obj) else obj
 
 
 def pack_predictions(
@@ -80,6 +102,66 @@ def pack_predictions(
     return packed[..., :2], scores, valid
 
 
+def _rank_like_torch(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``(Q, K)`` order of each query's valid candidates as ``torch.sort(descending=True)`` of
+    its float32 scores gives it (MMN's ``nms``); padding stays at the end. torch's CPU sort is
+    not stable, so ties are only reproduced by torch itself, on rows of the query's own length
+    (a batch of equal-length rows sorts exactly as each row alone)."""
+    import torch  # local: the evaluator's other protocols need no torch
+
+    q, k = valid.shape
+    order = np.broadcast_to(np.arange(k), (q, k)).copy()
+    lengths = valid.sum(axis=1)
+    for length in np.unique(lengths):
+        if length < 2:
+            continue
+        rows = np.flatnonzero(lengths == length)
+        block = torch.from_numpy(np.ascontiguousarray(scores[rows, :length], dtype=np.float32))
+        order[rows, :length] = block.sort(dim=1, descending=True).indices.numpy()
+    return order
+
+
+def _percent(fraction: float, count: int, n: int, protocol: Protocol) -> float:
+    """A fraction as the percentage the protocol's own code prints."""
+    if protocol.percent == "float32":  # MMN: float32 count / n, * 100 in float32, '{:.02f}'
+        value = np.float32(count) / np.float32(n) * np.float32(100)
+        return float(f"{float(value):.2f}")
+    return round(100.0 * fraction, 2)
+
+
+def _bucket_table(
+    gt_first: np.ndarray, durations: np.ndarray, top1: np.ndarray, protocol: Protocol
+) -> dict[str, dict[str, dict[str, float]]]:
+    """R1@0.5 / R1@0.7 and the query count per GT-length bucket (fraction of the video) and per
+    GT-centre third, from the first GT window of each query and its top-1 IoU."""
+    frac_len = (gt_first[:, 1] - gt_first[:, 0]) / durations
+    centre = (gt_first[:, 0] + gt_first[:, 1]) / 2 / durations
+    groups = {
+        "length": {
+            f"({lo:g}, {hi:g}]": (frac_len > lo) & (frac_len <= hi) for lo, hi in LENGTH_FRACTIONS
+        },
+        "position": {
+            "first third": centre < 1 / 3,
+            "middle third": (centre >= 1 / 3) & (centre < 2 / 3),
+            "last third": centre >= 2 / 3,
+        },
+    }
+    dtype = np.float32 if protocol.dtype == "float32" else np.float64
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for group, masks in groups.items():
+        out[group] = {}
+        for name, mask in masks.items():
+            n = int(mask.sum())
+            row: dict[str, float] = {"n": n}
+            for m in BUCKET_IOUS:
+                hit = top1[mask] > dtype(m) if protocol.strict else top1[mask] >= dtype(m)
+                row[metric_name(1, m)] = (
+                    _percent(float(hit.mean()), int(hit.sum()), n, protocol) if n else float("nan")
+                )
+            out[group][name] = row
+    return out
+
+
 def evaluate_arrays(
     gt_windows: np.ndarray,
     durations: np.ndarray,
@@ -95,30 +177,45 @@ def evaluate_arrays(
         durations: ``(Q,)`` video durations (used to clip GT when ``protocol.clip_gt``).
         pred_windows: ``(Q, K, 2)`` in submitted order.
         pred_scores: ``(Q, K)``.
-        pred_valid: ``(Q, K)`` bool.
-        protocol: how to rank, suppress and compare.
+        pred_valid: ``(Q, K)`` bool; the valid windows of a query come first.
+        protocol: how to rank, suppress, compare and round.
     """
     q = gt_windows.shape[0]
-    gt = gt_windows.astype(np.float64, copy=True)
-    if protocol.clip_gt:
-        gt = np.clip(gt, 0.0, durations[:, None, None])
-    gt_valid = ~np.isnan(gt).any(axis=-1)
+    dtype = np.float32 if protocol.dtype == "float32" else np.float64
+    gt64 = gt_windows.astype(np.float64, copy=True)
+    durations = np.asarray(durations, dtype=np.float64)
+    if protocol.clip_gt:  # 2D-TAN / MMN readers: [max(s, 0), min(e, duration)]
+        gt64[..., 0] = np.maximum(gt64[..., 0], 0.0)
+        gt64[..., 1] = np.minimum(gt64[..., 1], durations[:, None])
+    gt_valid = ~np.isnan(gt64).any(axis=-1)
     if (gt_valid.sum(axis=1) == 0).any():
         raise ValueError("every query needs at least one ground-truth window")
+    gt = gt64.astype(dtype)
 
     if pred_windows.shape[1] == 0:  # no query has a prediction: one padding column
         pred_windows = np.full((q, 1, 2), np.nan)
         pred_scores = np.full((q, 1), -np.inf)
         pred_valid = np.zeros((q, 1), dtype=bool)
+    counts = {
+        "pred_windows_before_start": int((pred_valid & (pred_windows[..., 0] < 0)).sum()),
+        "pred_windows_past_end": int(
+            (pred_valid & (pred_windows[..., 1] > durations[:, None])).sum()
+        ),
+    }
 
-    # ---- ranking and NMS for R@n / mIoU ----
-    pw, ps, pv = pred_windows, pred_scores, pred_valid
+    # ---- ranking and NMS for R@n / mIoU / dR ----
+    pw = pred_windows.astype(dtype)
+    ps, pv = pred_scores, pred_valid
     if protocol.max_candidates is not None:
-        pw, ps, pv = (
-            pw[:, : protocol.max_candidates],
-            ps[:, : protocol.max_candidates],
-            pv[:, : protocol.max_candidates],
-        )
+        cut = protocol.max_candidates
+        pw, ps, pv = pw[:, :cut], ps[:, :cut], pv[:, :cut]
+    priority = None
+    if protocol.sort_by_score and protocol.sort == "torch":
+        order = _rank_like_torch(ps, pv)
+        pw = np.take_along_axis(pw, order[..., None], axis=1)
+        pv = np.take_along_axis(pv, order, axis=1)
+    elif protocol.sort_by_score:
+        priority = ps.astype(dtype)
     n_max = max(protocol.recall_at)
     n_keep = n_max if protocol.max_keep is None else min(n_max, protocol.max_keep)
     surv = first_survivors(
@@ -126,42 +223,73 @@ def evaluate_arrays(
         pv,
         thresh=protocol.nms_thresh,
         n_keep=n_keep,
-        priority=ps if protocol.sort_by_score else None,
+        priority=priority,
+        union=protocol.nms_union,
+        nan_suppresses=protocol.nms_nan_suppresses,
     )  # (Q, n_keep) in rank order
     rows = np.arange(q)[:, None]
     kept = np.where((surv >= 0)[..., None], pw[rows, np.maximum(surv, 0)], np.nan)
-    iou = span_iou(kept[:, :, None, :], gt[:, None, :, :])  # (Q, n_keep, G)
-    iou = np.where(np.isnan(iou), 0.0, iou).max(axis=-1)  # (Q, n_keep), 0 for missing
+    ks, ke = kept[:, :, None, 0], kept[:, :, None, 1]  # (Q, n_keep, 1)
+    gs, ge = gt[:, None, :, 0], gt[:, None, :, 1]  # (Q, 1, G)
+    iou_all = interval_iou(ks, ke, gs, ge, union=protocol.metric_union)  # (Q, n_keep, G)
+    if protocol.gt_choice == "sum_argmax":  # Moment-DETR: GT of the highest sum-union IoU
+        cross = interval_iou(ks, ke, gs, ge, union="sum")
+        pick = np.argmax(np.where(np.isnan(cross), -np.inf, cross), axis=-1)
+    else:
+        pick = np.argmax(np.where(np.isnan(iou_all), -np.inf, iou_all), axis=-1)
+    iou = np.take_along_axis(iou_all, pick[..., None], axis=-1)[..., 0]
+    iou = np.where(np.isnan(iou), dtype(0), iou)  # (Q, n_keep), 0 for missing
+
+    # ---- discounted recall: the chosen GT's boundary distances, as fractions of the video ----
+    chosen = np.take_along_axis(gt64, pick[..., None], axis=1)  # (Q, n_keep, 2)
+    kept64 = kept.astype(np.float64)
+    d = durations[:, None]
+    discount = (1 - np.abs(kept64[..., 0] - chosen[..., 0]) / d) * (
+        1 - np.abs(kept64[..., 1] - chosen[..., 1]) / d
+    )
+    discount = np.where(np.isnan(discount), 0.0, discount)
 
     metrics: dict[str, float] = {}
     per_query: dict[str, np.ndarray] = {}
+    discounted: dict[str, float] = {}
     for n in protocol.recall_at:
         top = iou[:, : min(n, n_keep)]
         for m in protocol.iou_thresholds:
-            hit = (top > m) if protocol.strict else (top >= m)
-            hit = hit.any(axis=1)
-            per_query[metric_name(n, m)] = hit.astype(np.float64)
-            metrics[metric_name(n, m)] = float(hit.mean()) if q else 0.0
-    per_query["IoU@1"] = iou[:, 0] if n_keep else np.zeros(q)
-    metrics["mIoU"] = float(per_query["IoU@1"].mean()) if q else 0.0
+            hit_all = (top > dtype(m)) if protocol.strict else (top >= dtype(m))
+            hit = hit_all.any(axis=1)
+            key = metric_name(n, m)
+            per_query[key] = hit.astype(np.float64)
+            metrics[key] = _percent(float(hit.mean()), int(hit.sum()), q, protocol) if q else 0.0
+            dr = np.where(hit_all, discount[:, : min(n, n_keep)], 0.0).max(axis=1, initial=0.0)
+            per_query["d" + key] = dr
+            discounted["d" + key] = round(100.0 * float(dr.mean()), 2) if q else 0.0
+    per_query["IoU@1"] = iou[:, 0].astype(np.float64) if n_keep else np.zeros(q)
+    metrics["mIoU"] = round(100.0 * float(per_query["IoU@1"].mean()), 2) if q else 0.0
+    metrics.update(discounted)
+    top1 = iou[:, 0] if n_keep else np.zeros(q, dtype)
+    buckets = _bucket_table(gt64[:, 0], durations, top1, protocol) if q else {}
 
-    # ---- Moment-DETR mAP (submitted order, first map_max_windows windows) ----
+    # ---- Moment-DETR mAP (submitted order, first map_max_windows windows, float64) ----
     map_metrics, ap = mean_average_precision(
         pred_windows,
         pred_scores,
         pred_valid,
-        gt,
+        gt64,
         gt_valid,
         max_windows=protocol.map_max_windows,
     )
     per_query["AP"] = ap
-    counts = {k: int(v) for k, v in map_metrics.items() if k.endswith("/n_queries")}
-    metrics.update({k: v for k, v in map_metrics.items() if not k.endswith("/n_queries")})
-    metrics = {
-        k: round(100.0 * v, 2) if not np.isnan(v) else float("nan") for k, v in metrics.items()
-    }
+    counts.update({k: int(v) for k, v in map_metrics.items() if k.endswith("/n_queries")})
+    for k, v in map_metrics.items():
+        if not k.endswith("/n_queries"):
+            metrics[k] = round(100.0 * v, 2) if not np.isnan(v) else float("nan")
     return EvalResult(
-        protocol=protocol, n_queries=q, metrics=metrics, per_query=per_query, counts=counts
+        protocol=protocol,
+        n_queries=q,
+        metrics=metrics,
+        per_query=per_query,
+        counts=counts,
+        buckets=buckets,
     )
 
 
@@ -175,6 +303,8 @@ def evaluate(
     Queries of ``gt`` without a prediction count as misses; predictions for qids not in ``gt``
     are ignored and counted in ``result.counts["unknown_qids"]``.
     """
+    if not gt.queries:
+        raise ValueError(f"{gt.source or 'ground truth'}: no query to evaluate")
     qids = [x.qid for x in gt.queries]
     gt_windows, _, durations = gt.gt_arrays()
     pw, ps, pv = pack_predictions(predictions, qids, max_windows=None)

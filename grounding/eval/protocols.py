@@ -1,22 +1,31 @@
 """Evaluation protocols: the options that make the field's numbers differ, and named presets.
 
-Each preset reproduces one project's own evaluation code (DESIGN.md §6):
+Each preset reproduces one project's own evaluation code, down to its dtype, its IoU formula at
+each place and its rounding (``docs/protocols.md`` gives every rule with the upstream file and
+function it follows):
 
-- ``default``: ``>=``, candidates ranked by score (stable), greedy NMS 0.5 (suppress IoU > 0.5),
-  R@n over the first n survivors, GT clipped to ``[0, duration]``.
-- ``2dtan`` (microsoft/2D-TAN ``lib/core/eval.py``): strict ``>``, NMS 0.5 stopping once 5 are kept,
-  true-union IoU; mIoU is the IoU of the first kept moment.
-- ``mmn`` (MCG-NJU/MMN ``mmn/data/datasets/evaluation.py``): ``>=``, NMS 0.5 keeping every survivor.
+- ``default``: ``>=``, candidates ranked by score (stable), greedy NMS 0.5 (suppress hull IoU
+  > 0.5), R@n over the first n survivors, GT clipped to ``[0, duration]``, float64, hull union
+  (the field's convention).
+- ``2dtan`` (microsoft/2D-TAN ``lib/core/eval.py``): float64; NMS keeps ``inter / (len_i + len_j
+  - inter) <= 0.5`` and stops once 5 are kept; metric IoU with the hull union, strict ``>``;
+  mIoU is the IoU of the first kept moment.
+- ``mmn`` (MCG-NJU/MMN ``mmn/data/datasets/evaluation.py``): float32 everywhere, candidates
+  ranked by ``torch.sort(descending=True)``, NMS suppresses hull IoU ``> 0.5`` and keeps every
+  survivor, ``>=``; the figure is ``'{:.02f}'`` of the float32 recall.
 - ``moment_detr`` (jayleicn/moment_detr ``standalone_eval/eval.py``): no NMS and no re-sorting (the
-  first submitted window is the top-1), ``>=``, GT windows as given.
+  first submitted window is the top-1), GT window chosen by the sum-union IoU, hull IoU ``>=``,
+  GT windows as given.
 
 mAP is always Moment-DETR's definition (first 10 submitted windows, stable sort by score, one
-match per GT, VOC interpolated AP per query, IoU 0.5:0.05:0.95), whatever the preset.
+match per GT, sum-union IoU, VOC interpolated AP per query, IoU 0.5:0.05:0.95), whatever the
+preset.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,19 @@ class Protocol:
         recall_at: the n of R@n.
         iou_thresholds: the m of R@n,IoU=m.
         map_max_windows: windows per query used for mAP (Moment-DETR uses 10).
+        dtype: arithmetic of GT, candidates, scores, IoUs and thresholds (MMN: ``float32``).
+        metric_union: union of the metric IoU (``hull`` or ``sum``, see :mod:`.iou`).
+        nms_union: union of the NMS overlap.
+        nms_nan_suppresses: an undefined NMS overlap (``0 / 0``, two zero-length spans at one
+            time) suppresses the candidate, as 2D-TAN's ``ovr <= thresh`` test does; MMN's
+            ``iou > thresh`` keeps it.
+        sort: ``stable`` (ties keep the submitted order) or ``torch`` (MMN's
+            ``scores.sort(descending=True)`` on float32 scores, whose ties are not stable).
+        gt_choice: with several GT windows, ``best`` takes the max metric IoU over them;
+            ``sum_argmax`` takes the metric IoU of the window with the highest sum-union IoU
+            (Moment-DETR's ``compute_mr_r1``).
+        percent: ``round`` (``round(100 * mean, 2)`` in float64) or ``float32`` (MMN:
+            ``'{:.02f}'.format(float32(count / n) * 100)``).
     """
 
     name: str = "default"
@@ -47,6 +69,13 @@ class Protocol:
     recall_at: tuple[int, ...] = (1, 5)
     iou_thresholds: tuple[float, ...] = (0.3, 0.5, 0.7)
     map_max_windows: int = 10
+    dtype: Literal["float64", "float32"] = "float64"
+    metric_union: Literal["hull", "sum"] = "hull"
+    nms_union: Literal["hull", "sum"] = "hull"
+    nms_nan_suppresses: bool = False
+    sort: Literal["stable", "torch"] = "stable"
+    gt_choice: Literal["best", "sum_argmax"] = "best"
+    percent: Literal["round", "float32"] = "round"
 
     def __post_init__(self) -> None:
         if self.nms_thresh is not None and not 0.0 <= self.nms_thresh <= 1.0:
@@ -59,6 +88,17 @@ class Protocol:
             raise ValueError(f"max_keep must be >= 1, got {self.max_keep}")
         if self.max_candidates is not None and self.max_candidates < 1:
             raise ValueError(f"max_candidates must be >= 1, got {self.max_candidates}")
+        choices = {
+            "dtype": ("float64", "float32"),
+            "metric_union": ("hull", "sum"),
+            "nms_union": ("hull", "sum"),
+            "sort": ("stable", "torch"),
+            "gt_choice": ("best", "sum_argmax"),
+            "percent": ("round", "float32"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
 
     def to_dict(self) -> dict:
         return {
@@ -72,15 +112,42 @@ class Protocol:
             "recall_at": list(self.recall_at),
             "iou_thresholds": list(self.iou_thresholds),
             "map": f"moment_detr (IoU 0.5:0.05:0.95, first {self.map_max_windows} windows)",
+            "dtype": self.dtype,
+            "metric_union": self.metric_union,
+            "nms_union": self.nms_union,
+            "nms_nan_suppresses": self.nms_nan_suppresses,
+            "sort": self.sort,
+            "gt_choice": self.gt_choice,
+            "percent": self.percent,
         }
 
 
 PRESETS: dict[str, Protocol] = {
     "default": Protocol(name="default"),
-    "2dtan": Protocol(name="2dtan", strict=True, nms_thresh=0.5, max_keep=5),
-    "mmn": Protocol(name="mmn", strict=False, nms_thresh=0.5, max_keep=None),
+    "2dtan": Protocol(
+        name="2dtan",
+        strict=True,
+        nms_thresh=0.5,
+        max_keep=5,
+        nms_union="sum",
+        nms_nan_suppresses=True,
+    ),
+    "mmn": Protocol(
+        name="mmn",
+        strict=False,
+        nms_thresh=0.5,
+        max_keep=None,
+        dtype="float32",
+        sort="torch",
+        percent="float32",
+    ),
     "moment_detr": Protocol(
-        name="moment_detr", strict=False, nms_thresh=None, sort_by_score=False, clip_gt=False
+        name="moment_detr",
+        strict=False,
+        nms_thresh=None,
+        sort_by_score=False,
+        clip_gt=False,
+        gt_choice="sum_argmax",
     ),
 }
 
