@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from grounding.data.annotations import AnnotationError, Query, QuerySet, SkipLog
-from grounding.data.charades import clip_window
-from grounding.io import check_input_file
+from grounding.data.charades import clip_window, read_utf8_text
 
 __all__ = ["load_json", "read_activitynet"]
 
@@ -34,14 +33,13 @@ _KEYS = ("duration", "timestamps", "sentences")
 
 def load_json(path: Path) -> Any:
     """``json.load`` with errors that name the file and the JSON line:column."""
-    check_input_file(path, "annotation file")
+    text = read_utf8_text(path, "annotation file")
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise AnnotationError(path, f"{e.lineno}:{e.colno}", f"invalid JSON: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise AnnotationError(path, None, f"not UTF-8 text (byte {e.start})") from None
+    except RecursionError:
+        raise AnnotationError(path, None, "invalid JSON: nested too deeply") from None
 
 
 def _number(value: Any) -> bool:

@@ -26,14 +26,35 @@ whatever is skipped.
 from __future__ import annotations
 
 import csv
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from grounding.data.annotations import AnnotationError, Query, QuerySet, SkipLog
 from grounding.io import check_input_file
 
-__all__ = ["clip_window", "parse_time", "read_charades_durations", "read_charades_sta"]
+__all__ = [
+    "clip_window",
+    "parse_time",
+    "read_charades_durations",
+    "read_charades_sta",
+    "read_utf8_text",
+]
+
+
+def read_utf8_text(path: Path, what: str = "file") -> str:
+    """The text of a UTF-8 file (a leading BOM dropped); bytes that are not UTF-8 raise
+    :class:`AnnotationError` naming the file, the line and the byte."""
+    path = check_input_file(path, what)
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise AnnotationError(
+            path, line, f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})"
+        ) from None
 
 
 def parse_time(text: str, *, path: Path | str, where: int | str, what: str = "time") -> float:
@@ -67,6 +88,20 @@ def clip_window(
     return (start, end), None
 
 
+def _csv_rows(path: Path, reader: csv.DictReader) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of a CSV with ``id`` and ``length`` columns; CSV errors (a NUL byte, a
+    field over the size limit) raise :class:`AnnotationError` naming the file and line."""
+    try:
+        columns = reader.fieldnames or []
+        for col in ("id", "length"):
+            if col not in columns:
+                raise AnnotationError(path, 1, f"missing column {col!r} (columns: {columns})")
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as e:
+        raise AnnotationError(path, reader.line_num, f"not a readable CSV ({e})") from None
+
+
 def read_charades_durations(paths: Path | Sequence[Path]) -> dict[str, float]:
     """Video durations ``{id: length}`` from one or more ``Charades_v1_*.csv`` files.
 
@@ -78,39 +113,28 @@ def read_charades_durations(paths: Path | Sequence[Path]) -> dict[str, float]:
     durations: dict[str, float] = {}
     origin: dict[str, str] = {}
     for path in map(Path, paths):
-        check_input_file(path, "Charades durations CSV")
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            columns = reader.fieldnames or []
-            for col in ("id", "length"):
-                if col not in columns:
-                    raise AnnotationError(path, 1, f"missing column {col!r} (columns: {columns})")
-            for row in reader:
-                line = reader.line_num
-                vid = (row["id"] or "").strip()
-                if not vid:
-                    raise AnnotationError(path, line, "empty video id")
-                length = parse_time(row["length"], path=path, where=line, what="length")
-                if length <= 0:
-                    raise AnnotationError(path, line, f"length must be > 0, got {length}")
-                if vid in durations and durations[vid] != length:
-                    raise AnnotationError(
-                        path,
-                        line,
-                        f"video {vid} has length {length} here but {durations[vid]} "
-                        f"in {origin[vid]}",
-                    )
-                durations[vid] = length
-                origin[vid] = f"{path}:{line}"
+        text = read_utf8_text(path, "Charades durations CSV")
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        for line, row in _csv_rows(path, reader):
+            vid = (row["id"] or "").strip()
+            if not vid:
+                raise AnnotationError(path, line, "empty video id")
+            length = parse_time(row["length"], path=path, where=line, what="length")
+            if length <= 0:
+                raise AnnotationError(path, line, f"length must be > 0, got {length}")
+            if vid in durations and durations[vid] != length:
+                raise AnnotationError(
+                    path,
+                    line,
+                    f"video {vid} has length {length} here but {durations[vid]} in {origin[vid]}",
+                )
+            durations[vid] = length
+            origin[vid] = f"{path}:{line}"
     return durations
 
 
 def _read_lines(path: Path) -> list[str]:
-    check_input_file(path, "Charades-STA annotation file")
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise AnnotationError(path, None, f"not UTF-8 text (byte {e.start})") from None
+    return read_utf8_text(path, "Charades-STA annotation file").splitlines()
 
 
 def read_charades_sta(

@@ -111,3 +111,13 @@ def test_missing_file_and_directory(tmp_path):
         read_activitynet(tmp_path / "val_2.json", split="val_2")
     with pytest.raises(IsADirectoryError):
         read_activitynet(tmp_path, split="val_2")
+
+
+def test_non_utf8_and_deeply_nested_json_name_the_file(tmp_path):
+    path = tmp_path / "val_1.json"
+    path.write_bytes(b'{"v_a": {"duration": 5,\n "sentences": ["caf\xa5"]}}')
+    with pytest.raises(AnnotationError, match=re.escape(f"{path}:2: not UTF-8 text (byte 0xa5")):
+        read_activitynet(path, split="val_1")
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AnnotationError, match=re.escape(f"{path}: invalid JSON")):
+        read_activitynet(path, split="val_1")

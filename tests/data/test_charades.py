@@ -147,3 +147,23 @@ def test_clip_window_rules():
     assert clip_window(2.0, 1.0, 5.0) == (None, "start >= end")
     assert clip_window(5.0, 6.0, 5.0) == (None, "starts after video end")
     assert clip_window(-0.5, 1.0, 5.0) == (None, "negative time")
+
+
+def test_non_utf8_files_name_the_file_and_line(tmp_path):
+    ann, dur = write(tmp_path, STA)
+    dur.write_bytes(CSV.encode() + b"ZZZZZ,x,caf\xa5,5,6,Yes,s,o,d,,12.0\n")
+    with pytest.raises(AnnotationError, match=re.escape(f"{dur}:5: not UTF-8 text (byte 0xa5")):
+        read_charades_sta(ann, dur, split="test")
+    dur.write_text(CSV)
+    ann.write_bytes(b"AMT7R 1 2##ok\nAMT7R 1 2##caf\xe9\n")
+    with pytest.raises(AnnotationError, match=re.escape(f"{ann}:2: not UTF-8 text (byte 0xe9")):
+        read_charades_sta(ann, dur, split="test")
+
+
+def test_nul_byte_in_csv_and_bom(tmp_path):
+    _, dur = write(tmp_path, STA)
+    dur.write_bytes(b"id,length\nAMT7R,3\x00\n")
+    with pytest.raises(AnnotationError, match=re.escape(f"{dur}:")):
+        read_charades_durations(dur)
+    dur.write_bytes(b"\xef\xbb\xbfid,length\nAMT7R,30.08\n")
+    assert read_charades_durations(dur) == {"AMT7R": 30.08}
