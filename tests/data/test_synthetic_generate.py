@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 import re
+import shutil
+import weakref
 from pathlib import Path
 
 import cv2
@@ -14,6 +17,7 @@ import pytest
 
 from grounding.data.datasets import load_split
 from grounding.data.synthetic import generate as gen
+from grounding.data.synthetic import writers
 from grounding.data.synthetic.__main__ import main as cli_main
 from grounding.data.synthetic.generate import generate_dataset, split_videos
 
@@ -157,11 +161,16 @@ def test_interrupted_run_resumes_without_redoing_videos(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         generate_dataset(root, workers=1, progress=False, **TINY)
     assert not (root / "manifest.json").exists()
-    assert list((root / ".progress").glob("*.json")) == [root / ".progress" / f"{calls[0]}.json"]
+    records = {p.stem: json.loads(p.read_text()) for p in (root / ".progress").glob("*.json")}
+    assert len(records) == 2 and records[calls[0]].get("complete", True) is True
+    (interrupted,) = set(records) - {calls[0]}
+    assert records[interrupted]["complete"] is False  # on record before its first file
     assert not [p for p in root.rglob("*") if ".tmp" in p.name]
     done = root / "videos" / f"{calls[0]}.mp4"
     mtime = done.stat().st_mtime_ns
-    (root / "videos" / ".synNNN.abc.tmp.mp4").write_bytes(b"half a video")  # a killed writer
+    (root / "videos" / f".{interrupted}.k2j4_x9a.tmp.mp4").write_bytes(b"half a video")
+    (root / "actions" / "splits").mkdir(parents=True)
+    (root / "actions" / "splits" / ".run_test_split1.txt.a1b2c3d4.tmp").write_text("half")
     calls.clear()
     monkeypatch.setattr(gen, "render_video", lambda s, o: (calls.append(s.vid), real(s, o)))
     generate_dataset(root, workers=1, progress=False, **TINY)
@@ -172,18 +181,135 @@ def test_interrupted_run_resumes_without_redoing_videos(tmp_path, monkeypatch):
     assert _annotation_bytes(root) == _annotation_bytes(clean)
 
 
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
 def test_refuses_foreign_or_different_directories(tiny, tmp_path):
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(FileExistsError, match=r"not empty.*notes\.txt"):
         generate_dataset(foreign, workers=1, progress=False, **TINY)
     with pytest.raises(FileExistsError, match="another configuration"):
         generate_dataset(tiny, workers=1, progress=False, **{**TINY, "seed": 99})
-    generate_dataset(foreign, workers=1, progress=False, overwrite=True, **{**TINY, "n_videos": 1})
-    assert (foreign / "notes.txt").read_text() == "mine"  # overwrite removes only our outputs
-    m = json.loads((foreign / "manifest.json").read_text())
-    assert m["counts"]["videos"] == 1 and m["counts"]["charades_test"] == 0
+    with pytest.raises(FileExistsError, match=r"did not write.*notes\.txt"):
+        generate_dataset(foreign, workers=1, progress=False, overwrite=True, **TINY)
+    assert _tree(foreign) == {"notes.txt": b"mine"}
+
+
+def test_overwrite_removes_only_the_generators_files(tmp_path, capsys):
+    """Issue 22 #1: --overwrite never deletes a user's file; with one present it refuses,
+    naming it, and removes nothing; without, it replaces exactly the recorded dataset."""
+    root = tmp_path / "data"
+    generate_dataset(root, workers=1, progress=False, preview=True, **{**TINY, "n_videos": 2})
+    (root / "videos" / "holiday.mp4").write_bytes(b"my holiday")
+    (root / ".bashrc.tmpl").write_text("export A=1")
+    (root / "videos" / ".holiday.abcdefgh.tmp.mp4").write_bytes(b"not the generator's")
+    before = _tree(root)
+    args = ["--out", str(root), "--videos", "1", "--seed", "4", "--size", "48", "--fps", "6"]
+    assert cli_main([*args, "--workers", "1", "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    for name in ("videos/holiday.mp4", ".bashrc.tmpl", "videos/.holiday.abcdefgh.tmp.mp4"):
+        assert name in err
+    assert _tree(root) == before  # nothing removed or changed
+    # resuming the same configuration cleans only the generator's own stale temporaries
+    (root / "videos" / ".syn00001.q1w2e3r4.tmp.mp4").write_bytes(b"half")
+    (root / "manifest.json").unlink()  # an unfinished run (the manifest is written last)
+    generate_dataset(root, workers=1, progress=False, **{**TINY, "n_videos": 2})
+    assert _tree(root) == before
+    for name in ("videos/holiday.mp4", ".bashrc.tmpl", "videos/.holiday.abcdefgh.tmp.mp4"):
+        moved = tmp_path / "moved" / name
+        moved.parent.mkdir(parents=True, exist_ok=True)
+        (root / name).rename(moved)
+    assert cli_main([*args, "--workers", "1", "--overwrite"]) == 0
+    m = json.loads((root / "manifest.json").read_text())
+    assert m["seed"] == 4 and m["videos"] == ["syn00000"]
+    assert not (root / "preview.png").exists() and not (root / "videos" / "syn00001.mp4").exists()
+    assert {p.name for p in (root / "videos").iterdir()} == {"syn00000.mp4"}
+
+
+def test_overwrite_after_an_interrupted_video_removes_its_files(tmp_path, monkeypatch):
+    """A video killed half-way is on record (its progress record is written first), so an
+    overwrite removes its files rather than refusing them as foreign."""
+    root = tmp_path / "data"
+    real = gen.render_video
+
+    def killed(script, out):
+        real(script, out)
+        raise KeyboardInterrupt  # after the files, before the record is marked complete
+
+    monkeypatch.setattr(gen, "render_video", killed)
+    with pytest.raises(KeyboardInterrupt):
+        generate_dataset(root, workers=1, progress=False, **TINY)
+    monkeypatch.setattr(gen, "render_video", real)
+    generate_dataset(root, workers=1, progress=False, overwrite=True, **{**TINY, "n_videos": 1})
+    m = json.loads((root / "manifest.json").read_text())
+    assert m["seed"] == TINY["seed"] and m["n_videos"] == 1
+    expected = {".synthetic.json", "manifest.json", ".progress/syn00000.json"} | set(m["sha256"])
+    rec = json.loads((root / ".progress" / "syn00000.json").read_text())
+    assert set(_tree(root)) == expected | set(rec["files"])
+
+
+def test_scripts_are_drawn_one_video_at_a_time(tmp_path, monkeypatch):
+    """Issue 22 #15: no list of every script: at most two are alive at any time, and the
+    first video is rendered before the second script is drawn."""
+    alive: list[weakref.ref] = []
+    events: list[str] = []
+    real_make, real_render = gen.make_script, gen.render_video
+
+    def make(index, **kw):
+        gc.collect()
+        assert sum(r() is not None for r in alive) <= 1
+        script = real_make(index, **kw)
+        alive.append(weakref.ref(script))
+        events.append("script")
+        return script
+
+    def render(script, out):
+        events.append("render")
+        real_render(script, out)
+
+    monkeypatch.setattr(gen, "make_script", make)
+    monkeypatch.setattr(gen, "render_video", render)
+    root = tmp_path / "data"
+    generate_dataset(root, workers=1, progress=False, **{**TINY, "n_videos": 4})
+    assert events[:4] == ["script", "render", "script", "render"]
+    assert events.count("script") == 8  # rendering, then the streamed annotations
+
+
+def test_streamed_annotations_equal_the_in_memory_writers(tiny, tmp_path):
+    cfg = gen.GeneratorConfig(**{k: TINY[k] for k in ("seed", "n_videos", "size", "fps")})
+    scripts, queries = gen.build_scripts(cfg)
+    train_idx, test_idx = split_videos(cfg.n_videos, cfg.seed)
+    train, test = [scripts[i] for i in train_idx], [scripts[i] for i in test_idx]
+    ref = tmp_path / "ref"
+    files = writers.write_charades(ref, "train", train, queries)
+    files += writers.write_charades(ref, "test", test, queries)
+    files.append(writers.write_activitynet(ref / "activitynet" / "train.json", train, queries))
+    files.append(writers.write_activitynet(ref / "activitynet" / "val_1.json", test, queries))
+    files += writers.write_hmdb_splits(ref, train, test)
+    expected = {p.relative_to(ref).as_posix(): p.read_bytes() for p in files}
+    assert _annotation_bytes(tiny) == expected
+
+
+def test_free_disk_space_is_checked_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "big"
+    monkeypatch.setattr(gen.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 10**6))
+    args = ["--out", str(root), "--videos", "1000000", "--seed", "1", "--workers", "1"]
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not enough free disk space" in err
+    need = gen.estimate_bytes(gen.GeneratorConfig(seed=1, n_videos=10**6), 10**6)
+    assert f"{need / 2**30:.2f} GiB" in err and "1000000 video(s)" in err
+    assert not root.exists()
+
+
+def test_disk_estimate_is_close_to_the_real_size(tiny):
+    real = sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file())
+    est = gen.estimate_bytes(gen.GeneratorConfig(**{**TINY}), TINY["n_videos"])
+    assert 0.3 < est / real < 3.0
 
 
 @pytest.mark.parametrize("n", [0, -2])

@@ -3,10 +3,18 @@
 :func:`generate_dataset` is idempotent and resumable:
 
 * a directory with a complete ``manifest.json`` of the same configuration is returned as is;
-* every video (its mp4, skeletons and trimmed clips) is written atomically and then recorded in
-  ``.progress/<vid>.json``; an interrupted run redoes only unrecorded videos;
+* every video (its mp4, skeletons and trimmed clips) is written atomically; its files are listed
+  in ``.progress/<vid>.json`` before it is rendered and the record is marked complete after, so
+  an interrupted run redoes only unfinished videos and every file the generator wrote is on
+  record;
 * annotation files and finally the manifest are written last, so a manifest means "complete";
-* a non-empty directory holding anything else is refused unless ``overwrite=True``.
+* a non-empty directory holding anything else is refused. ``overwrite=True`` replaces a dataset
+  of another configuration by removing only the files on record (the manifest, the progress
+  records and what they list); a directory that also holds other files is refused, naming them,
+  and nothing is removed;
+* scripts are drawn one video at a time (in the render workers, and again when the annotation
+  files are streamed), so the memory used does not grow with the number of videos; the free
+  disk space is checked against an estimate before the first video is rendered.
 
 Each video depends only on ``(seed, index)``, so the number of workers never changes the output.
 """
@@ -17,7 +25,10 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import re
 import shutil
+from array import array
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,36 +46,61 @@ from grounding.data.synthetic.render import (
     view_bounds,
 )
 from grounding.data.synthetic.scene import camera_track, make_scene, sample_degradation
-from grounding.data.synthetic.script import VideoScript, make_script, video_rng
+from grounding.data.synthetic.script import (
+    VideoScript,
+    make_script,
+    video_frames,
+    video_id,
+    video_rng,
+)
 from grounding.data.synthetic.writers import (
-    write_activitynet,
-    write_charades,
-    write_hmdb_splits,
+    SplitWriter,
+    clip_rows,
+    write_hmdb_rows,
     write_skeleton,
     write_video,
 )
-from grounding.io import file_digest, write_json_atomic
+from grounding.io import file_digest, remove_stale_temps, temp_target, write_json_atomic
 
 GENERATOR = "grounding.synthetic"
 VERSION = "1.2"
 TEST_FRACTION = 0.25
 STATE_FILE = ".synthetic.json"
 PROGRESS_DIR = ".progress"
-#: everything the generator writes (removed by ``overwrite=True``; nothing else is touched)
-OUTPUTS = (
-    "manifest.json",
-    "preview.png",
-    "charades_sta_train.txt",
-    "charades_sta_test.txt",
-    "Charades_v1_train.csv",
-    "Charades_v1_test.csv",
-    "videos",
-    "skeletons",
-    "actions",
-    "activitynet",
-    PROGRESS_DIR,
-    STATE_FILE,
+#: the files the generator writes at the top of the output directory
+ROOT_FILES = frozenset(
+    {
+        "manifest.json",
+        "preview.png",
+        "charades_sta_train.txt",
+        "charades_sta_test.txt",
+        "Charades_v1_train.csv",
+        "Charades_v1_test.csv",
+        STATE_FILE,
+    }
 )
+_ACTION = "|".join(re.escape(a) for a in ACTIONS)
+_VID = r"syn\d{5,}"
+_CLIP = rf"{_VID}_p\d+_s\d{{2,}}_(?:{_ACTION})"
+#: the names the generator writes in each of its directories (regular expressions)
+_NAMES: dict[str, re.Pattern[str]] = {
+    ".": re.compile("|".join(re.escape(n) for n in sorted(ROOT_FILES))),
+    "videos": re.compile(rf"{_VID}\.mp4"),
+    "skeletons": re.compile(rf"{_VID}\.npz"),
+    PROGRESS_DIR: re.compile(rf"{_VID}\.json"),
+    "activitynet": re.compile(r"train\.json|val_1\.json"),
+    "actions/splits": re.compile(rf"(?:{_ACTION})_test_split1\.txt"),
+    **{f"actions/{a}": re.compile(rf"{_CLIP}\.mp4") for a in ACTIONS},
+    **{f"actions/skeletons/{a}": re.compile(rf"{_CLIP}\.npz") for a in ACTIONS},
+}
+#: the generator's directories (removed on overwrite once empty)
+OWN_DIRS = frozenset({*_NAMES, "actions", "actions/skeletons"} - {"."})
+#: estimated bytes per video: frames of the video and of its trimmed clips (about 25 s + 15 s
+#: of mean length) at BYTES_PER_PIXEL of mp4v, skeleton bytes per frame, and a fixed overhead
+EST_SECONDS_PER_VIDEO = 40.0
+BYTES_PER_PIXEL = 0.12
+SKELETON_BYTES_PER_FRAME = 300
+BYTES_PER_VIDEO = 20_000
 
 
 @dataclass(frozen=True)
@@ -160,29 +196,35 @@ def _progress_path(root: Path, vid: str) -> Path:
     return root / PROGRESS_DIR / f"{vid}.json"
 
 
-def _is_done(root: Path, script: VideoScript, cfg: GeneratorConfig) -> bool:
-    p = _progress_path(root, script.vid)
+def _is_done(root: Path, vid: str, cfg: GeneratorConfig) -> bool:
+    p = _progress_path(root, vid)
     if not p.is_file():
         return False
     try:
         rec = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return rec.get("config") == asdict(cfg) and all(
-        (root / f).is_file() for f in rec.get("files", [])
+    return (
+        isinstance(rec, dict)
+        and rec.get("complete", True) is True  # records written before "complete": finished
+        and rec.get("config") == asdict(cfg)
+        and all((root / f).is_file() for f in rec.get("files", []))
     )
 
 
-def _render_task(args: tuple[VideoScript, str, dict]) -> str:
-    script, root_s, cfg = args
+def _render_task(args: tuple[int, str, dict]) -> str:
+    index, root_s, cfg = args
     root = Path(root_s)
-    render_video(script, root)
+    script = make_script(index, seed=cfg["seed"], fps=cfg["fps"], size=cfg["size"])
     rec = {
         "vid": script.vid,
         "config": cfg,
         "n_frames": script.n_frames,
         "files": _video_files(script),
     }
+    # on record before the first file is written, so an overwrite knows what is ours
+    write_json_atomic(_progress_path(root, script.vid), {**rec, "complete": False})
+    render_video(script, root)
     write_json_atomic(_progress_path(root, script.vid), rec)
     return script.vid
 
@@ -216,51 +258,197 @@ def _manifest_matches(root: Path, cfg: GeneratorConfig) -> bool:
     return all((root / "videos" / f"{vid}.mp4").is_file() for vid in m.get("videos", []))
 
 
-def _prepare_dir(root: Path, cfg: GeneratorConfig, overwrite: bool) -> None:
-    """Create / check the output directory; clear it on overwrite; refuse foreign content."""
+def _state_matches(root: Path, cfg: GeneratorConfig) -> bool:
+    """The directory's state file names this configuration (a run to resume or reuse)."""
+    state = _read_state(root)
+    return state is not None and {k: v for k, v in state.items() if k != "outputs"} == asdict(cfg)
+
+
+def _read_state(root: Path) -> dict | None:
+    p = root / STATE_FILE
+    if not p.is_file():
+        return None
+    try:
+        state = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _is_own_name(rel: str) -> bool:
+    """``rel`` (a path relative to the output directory) is a name the generator writes."""
+    parent, _, name = rel.rpartition("/")
+    pattern = _NAMES.get(parent or ".")
+    return pattern is not None and pattern.fullmatch(name) is not None
+
+
+def _own_files(root: Path) -> set[str]:
+    """The files on record as written by the generator: the state file, the manifest and the
+    annotation files it lists, every progress record and the files it lists (only names the
+    generator writes), the preview when recorded, and stale temporary files of these names."""
+    own: set[str] = set()
+    state = _read_state(root)
+    if state is not None:
+        own.add(STATE_FILE)
+        own.update(n for n in state.get("outputs", []) if isinstance(n, str) and _is_own_name(n))
+    manifest = _read_manifest(root)
+    if isinstance(manifest, dict) and manifest.get("generator") == GENERATOR:
+        own.add("manifest.json")
+        own.update(r for r in manifest.get("sha256", {}) if isinstance(r, str))
+    progress = root / PROGRESS_DIR
+    if progress.is_dir():
+        for p in progress.iterdir():
+            if not _is_own_name(f"{PROGRESS_DIR}/{p.name}") or not p.is_file():
+                continue
+            try:
+                rec = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("files"), list):
+                own.add(f"{PROGRESS_DIR}/{p.name}")
+                own.update(f for f in rec["files"] if isinstance(f, str))
+    own = {r for r in own if _is_own_name(r)}
+    for d in (".", *sorted(OWN_DIRS)):
+        if (root / d).is_dir():
+            own.update(_join(d, t.name) for t in (root / d).iterdir() if _is_stale_temp(d, t.name))
+    return own
+
+
+def _join(rel_dir: str, name: str) -> str:
+    return name if rel_dir == "." else f"{rel_dir}/{name}"
+
+
+def _is_stale_temp(rel_dir: str, name: str) -> bool:
+    target = temp_target(name)
+    return target is not None and _is_own_name(_join(rel_dir, target))
+
+
+def _foreign_entries(root: Path, own: set[str]) -> list[str]:
+    """Everything under ``root`` that is not on record as the generator's (a foreign directory
+    is named once, not its content)."""
+    foreign = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        keep = []
+        for d in sorted(dirnames):
+            rel = d if rel_dir == "." else f"{rel_dir}/{d}"
+            if rel in OWN_DIRS and not (Path(dirpath) / d).is_symlink():
+                keep.append(d)
+            else:
+                foreign.append(rel + "/")
+        dirnames[:] = keep
+        for f in sorted(filenames):
+            rel = f if rel_dir == "." else f"{rel_dir}/{f}"
+            if rel not in own:
+                foreign.append(rel)
+    return sorted(foreign)
+
+
+def _describe(entries: list[str], limit: int = 5) -> str:
+    shown = ", ".join(entries[:limit])
+    return shown + (f" and {len(entries) - limit} more" if len(entries) > limit else "")
+
+
+def _check_output_dir(root: Path) -> None:
     if root.exists() and not root.is_dir():
         raise NotADirectoryError(f"output path exists and is not a directory: {root}")
+    if root.is_dir() and not os.access(root, os.W_OK | os.X_OK):
+        raise PermissionError(f"output directory is not writable: {root}")
+
+
+def _make_dir(root: Path) -> None:
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise PermissionError(f"cannot create output directory {root}: {e.strerror or e}") from e
     if not os.access(root, os.W_OK | os.X_OK):
         raise PermissionError(f"output directory is not writable: {root}")
-    state = root / STATE_FILE
-    same = False
-    if state.is_file():
-        with contextlib.suppress(OSError, json.JSONDecodeError):
-            same = json.loads(state.read_text(encoding="utf-8")) == asdict(cfg)
-    if overwrite and not same:
-        for name in OUTPUTS:
-            p = root / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    elif not same and any(root.iterdir()):
-        what = "a synthetic dataset of another configuration" if state.is_file() else "other files"
-        raise FileExistsError(
-            f"output directory {root} is not empty and holds {what}; "
-            "choose an empty directory or pass overwrite=True (--overwrite)"
+
+
+def _plan_dir(root: Path, cfg: GeneratorConfig, overwrite: bool) -> tuple[bool, list[str]]:
+    """``(same, to_remove)``: whether ``root`` holds a run of ``cfg`` (to resume), and the files
+    an overwrite removes. Refuses (``FileExistsError``, nothing removed) a non-empty directory
+    of other content, and on overwrite one holding anything the generator did not write."""
+    if not root.is_dir():
+        return False, []
+    if _state_matches(root, cfg):
+        return True, []
+    if not any(root.iterdir()):
+        return False, []
+    ours = _read_state(root) is not None
+    own = _own_files(root)
+    foreign = _foreign_entries(root, own)
+    if not overwrite:
+        what = (
+            "a synthetic dataset of another configuration (pass overwrite=True / --overwrite "
+            "to replace it)"
+            if ours and not foreign
+            else f"files the generator did not write ({_describe(foreign)})"
         )
+        raise FileExistsError(
+            f"output directory {root} is not empty and holds {what}; choose an empty directory"
+        )
+    if foreign:
+        raise FileExistsError(
+            f"output directory {root} holds {len(foreign)} file(s) the generator did not write "
+            f"({_describe(foreign)}); --overwrite removes only the generator's own files, so "
+            "nothing was removed: move them away or choose another directory"
+        )
+    return False, sorted(own)
+
+
+def _remove_own(root: Path, files: list[str]) -> None:
+    """Remove the generator's files ``files``, then its directories left empty."""
+    for rel in files:
+        with contextlib.suppress(FileNotFoundError):
+            (root / rel).unlink()
+    for d in sorted(OWN_DIRS, key=lambda r: -r.count("/")):
+        with contextlib.suppress(FileNotFoundError, OSError):
+            (root / d).rmdir()  # only when empty
+
+
+def estimate_bytes(cfg: GeneratorConfig, n_videos: int) -> int:
+    """Rough disk space of ``n_videos`` rendered videos with their skeletons and clips."""
+    frames = EST_SECONDS_PER_VIDEO * cfg.fps
+    per_frame = BYTES_PER_PIXEL * cfg.size * cfg.size + SKELETON_BYTES_PER_FRAME
+    return int(n_videos * (frames * per_frame + BYTES_PER_VIDEO))
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**28 else f"{n / 2**20:.1f} MiB"
+
+
+def _check_free_space(root: Path, cfg: GeneratorConfig, n_todo: int, reclaim: int = 0) -> None:
+    """Refuse when the videos still to render would not fit (``reclaim``: bytes an overwrite
+    frees first)."""
+    need = estimate_bytes(cfg, n_todo)
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
     try:
-        write_json_atomic(state, asdict(cfg))
-    except OSError as e:
-        raise PermissionError(f"cannot write to output directory {root}: {e.strerror or e}") from e
-    _remove_stale_temps(root)
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return  # no way to tell: the writes themselves will report a full disk
+    if need > free + reclaim:
+        raise OSError(
+            f"not enough free disk space for {root}: {n_todo} video(s) of {cfg.size} px at "
+            f"{cfg.fps} fps need about {_gib(need)} (estimate), {_gib(free + reclaim)} available; "
+            "free some space, choose another directory or generate fewer videos"
+        )
 
 
 def _remove_stale_temps(root: Path) -> None:
-    """Delete temporary files a killed run may have left (``.name.XXXX.tmp*``)."""
-    for sub in ("videos", "skeletons", "actions", "activitynet", PROGRESS_DIR, "."):
-        d = root / sub
-        if not d.is_dir():
-            continue
-        it = d.rglob(".*.tmp*") if sub != "." else d.glob(".*.tmp*")
-        for p in it:
-            if p.is_file():
-                p.unlink()
+    """Delete temporary files a killed run may have left: exactly the temporary names
+    :mod:`grounding.io` gives the files the generator writes, nothing else."""
+    for d in (".", *sorted(OWN_DIRS)):
+        remove_stale_temps(root / d, lambda t, d=d: _is_own_name(_join(d, t)))
+
+
+def _record_output(root: Path, cfg: GeneratorConfig, name: str) -> None:
+    """Note an optional output (the preview) in the state file, so an overwrite knows it."""
+    state = _read_state(root) or asdict(cfg)
+    outputs = sorted({*state.get("outputs", []), name})
+    write_json_atomic(root / STATE_FILE, {**state, "outputs": outputs})
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,11 +457,17 @@ def _remove_stale_temps(root: Path) -> None:
 def build_scripts(
     cfg: GeneratorConfig,
 ) -> tuple[list[VideoScript], dict[str, list[GroundingQuery]]]:
-    """The schedules and queries of every video (cheap: no rendering)."""
-    scripts = [
-        make_script(i, seed=cfg.seed, fps=cfg.fps, size=cfg.size) for i in range(cfg.n_videos)
-    ]
+    """The schedules and queries of every video, all in memory (small datasets; the generator
+    itself draws them one at a time, :func:`iter_scripts`)."""
+    scripts = list(s for s, _ in iter_scripts(cfg))
     return scripts, {s.vid: make_queries(s) for s in scripts}
+
+
+def iter_scripts(cfg: GeneratorConfig) -> Iterator[tuple[VideoScript, list[GroundingQuery]]]:
+    """Each video's script and queries in index order, one at a time."""
+    for i in range(cfg.n_videos):
+        script = make_script(i, seed=cfg.seed, fps=cfg.fps, size=cfg.size)
+        yield script, make_queries(script)
 
 
 def generate_dataset(
@@ -292,12 +486,17 @@ def generate_dataset(
 
     Args:
         out: output directory (created if missing; must be empty, or hold a run of the same
-            configuration, unless ``overwrite``).
+            configuration; ``overwrite`` replaces a dataset of another configuration, removing
+            only the files the generator wrote, and refuses a directory holding anything else).
         n_videos: number of grounding videos (>= 1), split 75/25 into train/test by video.
         seed: base seed; the same seed gives byte-identical annotations and identical frames.
         size: frame side in pixels; fps: frame rate.
         workers: processes used for rendering (default: up to 2).
         preview: also write ``preview.png`` (frames, skeleton overlay, optical flow).
+
+    Raises:
+        FileExistsError: the directory holds other content (named in the message).
+        OSError: not enough free disk space for the estimated size (named in the message).
     """
     root = Path(out)
     cfg = GeneratorConfig(seed=int(seed), n_videos=int(n_videos), size=int(size), fps=int(fps))
@@ -305,65 +504,89 @@ def generate_dataset(
     manifest_path = root / "manifest.json"
     if root.is_dir() and _manifest_matches(root, cfg) and not overwrite:
         if preview and not (root / "preview.png").is_file():
-            _preview(root)
+            _preview(root, cfg)
         return manifest_path
-    _prepare_dir(root, cfg, overwrite)
-    scripts, queries = build_scripts(cfg)
-    todo = [s for s in scripts if not _is_done(root, s, cfg)]
-    todo.sort(key=lambda s: -s.n_frames)  # longest first balances the workers
+    _check_output_dir(root)
+    same, to_remove = _plan_dir(root, cfg, overwrite)
+    vids = range(cfg.n_videos)
+    todo = (
+        np.array([i for i in vids if not _is_done(root, video_id(i), cfg)], dtype=np.int64)
+        if same
+        else np.arange(cfg.n_videos, dtype=np.int64)
+    )
+    reclaim = sum((root / r).stat().st_size for r in to_remove if (root / r).is_file())
+    _check_free_space(root, cfg, len(todo), reclaim)
+    _make_dir(root)
+    _remove_own(root, to_remove)
+    if not same:
+        try:
+            write_json_atomic(root / STATE_FILE, asdict(cfg))
+        except OSError as e:
+            raise PermissionError(
+                f"cannot write to output directory {root}: {e.strerror or e}"
+            ) from e
+    _remove_stale_temps(root)
+    # longest first balances the workers (the length is the script's first draw: cheap)
+    frames = np.fromiter(
+        (video_frames(int(i), seed=cfg.seed, fps=cfg.fps) for i in todo), np.int64, len(todo)
+    )
+    todo = todo[np.argsort(-frames, kind="stable")]
     n_workers = max(1, int(workers if workers is not None else default_workers()))
-    tasks = [(s, str(root), asdict(cfg)) for s in todo]
+    tasks = ((int(i), str(root), asdict(cfg)) for i in todo)
     bar = tqdm(
-        total=len(scripts),
-        initial=len(scripts) - len(todo),
+        total=cfg.n_videos,
+        initial=cfg.n_videos - len(todo),
         desc="synthetic videos",
         unit="video",
         disable=not progress,
     )
     with bar:
-        if n_workers == 1 or len(tasks) <= 1:
+        if n_workers == 1 or len(todo) <= 1:
             for t in tasks:
                 _render_task(t)
                 bar.update(1)
         else:
             ctx = mp.get_context("spawn")
-            with ctx.Pool(min(n_workers, len(tasks)), initializer=_worker_init) as pool:
+            with ctx.Pool(min(n_workers, len(todo)), initializer=_worker_init) as pool:
                 for _ in pool.imap_unordered(_render_task, tasks, chunksize=1):
                     bar.update(1)
-    _write_annotations(root, cfg, scripts, queries)
+    _write_annotations(root, cfg, progress=progress)
     if preview:
-        _preview(root)
+        _preview(root, cfg)
     return manifest_path
 
 
-def _write_annotations(
-    root: Path,
-    cfg: GeneratorConfig,
-    scripts: list[VideoScript],
-    queries: dict[str, list[GroundingQuery]],
-) -> Path:
-    train_idx, test_idx = split_videos(cfg.n_videos, cfg.seed)
-    train = [scripts[i] for i in train_idx]
-    test = [scripts[i] for i in test_idx]
-    files = write_charades(root, "train", train, queries) + write_charades(
-        root, "test", test, queries
-    )
-    files.append(write_activitynet(root / "activitynet" / "train.json", train, queries))
-    files.append(write_activitynet(root / "activitynet" / "val_1.json", test, queries))
-    files += write_hmdb_splits(root, train, test)
-    n_q = {
-        name: sum(len(queries[s.vid]) for s in part)
-        for name, part in (("train", train), ("test", test))
-    }
+def _write_annotations(root: Path, cfg: GeneratorConfig, *, progress: bool = False) -> Path:
+    """Stream the annotation files (one video's script at a time), then the manifest."""
+    _, test_idx = split_videos(cfg.n_videos, cfg.seed)
+    is_test = np.zeros(cfg.n_videos, dtype=bool)
+    is_test[test_idx] = True
+    splits: dict[str, list[str]] = {"train": [], "test": []}
+    n_q = {"train": 0, "test": 0}
+    by_class: dict[str, list[tuple[str, int]]] = {}
     clips_by_class = {a: 0 for a in ACTIONS}
-    for s in scripts:
-        for c in s.clips:
-            clips_by_class[s.segments[c.segment].action] += 1
-    ratios = [(q.end - q.start) / s.duration for s in scripts for q in queries[s.vid]]
+    ratios = array("d")
+    anet = root / "activitynet"
+    with (
+        SplitWriter(root, "train", anet / "train.json") as train,
+        SplitWriter(root, "test", anet / "val_1.json") as test,
+        tqdm(total=cfg.n_videos, desc="annotations", unit="video", disable=not progress) as bar,
+    ):
+        for script, queries in iter_scripts(cfg):
+            part = "test" if is_test[script.index] else "train"
+            (test if part == "test" else train).add(script, queries)
+            splits[part].append(script.vid)
+            n_q[part] += len(queries)
+            for action, name, label in clip_rows(script, 2 if part == "test" else 1):
+                by_class.setdefault(action, []).append((name, label))
+                clips_by_class[action] += 1
+            ratios.extend((q.end - q.start) / script.duration for q in queries)
+            bar.update(1)
+    files = [*train.paths, *test.paths, *write_hmdb_rows(root, by_class)]
     manifest = {
         **asdict(cfg),
         "counts": {
-            "videos": len(scripts),
+            "videos": cfg.n_videos,
             "charades_train": n_q["train"],
             "charades_test": n_q["test"],
             "activitynet_train": n_q["train"],
@@ -371,17 +594,20 @@ def _write_annotations(
             "action_clips": sum(clips_by_class.values()),
             "action_classes": sum(1 for v in clips_by_class.values() if v),
         },
-        "splits": {"train": [s.vid for s in train], "test": [s.vid for s in test]},
-        "videos": [s.vid for s in scripts],
+        "splits": splits,
+        "videos": [video_id(i) for i in range(cfg.n_videos)],
         "action_classes": [a for a in ACTIONS if clips_by_class[a]],
         "clips_per_class": clips_by_class,
-        "mean_moment_ratio": round(float(np.mean(ratios)), 4) if ratios else 0.0,
+        "mean_moment_ratio": (
+            round(float(np.mean(np.frombuffer(ratios, dtype=np.float64))), 4) if ratios else 0.0
+        ),
         "sha256": {p.relative_to(root).as_posix(): file_digest(p, chars=64) for p in sorted(files)},
     }
     return write_json_atomic(root / "manifest.json", manifest)
 
 
-def _preview(root: Path) -> Path:
+def _preview(root: Path, cfg: GeneratorConfig) -> Path:
     from grounding.data.synthetic.preview import make_preview
 
+    _record_output(root, cfg, "preview.png")  # on record before it is written
     return make_preview(root)

@@ -361,10 +361,20 @@ def _pick_clips(
     return clips
 
 
+def _draw_n_frames(rng: np.random.Generator, fps: int) -> int:
+    return round(rng.uniform(MIN_VIDEO_S, MAX_VIDEO_S) * fps)
+
+
+def video_frames(index: int, *, seed: int, fps: int = 24) -> int:
+    """The frame count of video ``index`` (the first draw of its schedule) without drawing the
+    rest of its script."""
+    return _draw_n_frames(video_rng(seed, index, "schedule"), fps)
+
+
 def make_script(index: int, *, seed: int, fps: int = 24, size: int = 128) -> VideoScript:
     """Draw the schedule of video ``index`` of the dataset with base ``seed``."""
     rng = video_rng(seed, index, "schedule")
-    n_frames = round(rng.uniform(MIN_VIDEO_S, MAX_VIDEO_S) * fps)
+    n_frames = _draw_n_frames(rng, fps)
     n_players = int(rng.choice([1, 2, 3], p=[0.2, 0.4, 0.4]))
     players = _make_players(rng, n_players)
     focus = _focus_path(rng, n_frames, fps)
