@@ -5,17 +5,24 @@ Examples::
 
     python -m grounding.bench                       # synthetic dataset, default profile
     python -m grounding.bench --profile smoke       # CI-sized
+    python -m grounding.bench --dataset charades    # shipped Charades-STA files, blind baselines
+    python -m grounding.bench --dataset charades-cd --split test_iid
     python -m grounding.bench --dataset charades --data-root DIR --models whole-video,prior-only
     python -m grounding.bench --dataset activitynet --data-root DIR --split val_2 --seeds 3
-    python -m grounding.bench --dataset charades --data-root DIR --features I3D_FOLDER
+    python -m grounding.bench --dataset charades --features I3D_FOLDER
 
 The synthetic dataset is generated under ``--data-root`` (default
 ``data_cache/synthetic-<profile>``) when missing and reused when present. The real datasets
-need their annotation files (see ``grounding.data.datasets``); without them the command exits
-with status 2 and names the expected files and layout. With ``--features`` (the community's
-I3D / VGG / C3D clip features, see ``grounding.data.features``) the trained models (``ours``,
-``gtn``, ``dgcn``: each one's temporal encoder with the same localization head) are trained
-and scored per seed next to the blind baselines; without features only the blind baselines run.
+(``charades``, ``activitynet``, ``charades-cd``, ``activitynet-cd``) read the annotation files
+shipped with the package (:mod:`grounding.data.bundled`) unless ``--data-root`` names a folder
+with them (see ``grounding.data.datasets``; missing files: exit status 2 naming the expected
+files and layout); the results record the files read (path or ``bundled:<name>``) with their
+SHA-256. ActivityNet-CD has no public train split: prior-only is fitted on its ``val`` split
+(said in the output and recorded as ``train_split`` / ``train_note``). With ``--features``
+(the community's I3D / VGG / C3D clip features, see ``grounding.data.features``; charades and
+activitynet) the trained models (``ours``, ``gtn``, ``dgcn``: each one's temporal encoder with
+the same localization head) are trained and scored per seed next to the blind baselines;
+without features only the blind baselines run, and the output says how to add features.
 """
 
 from __future__ import annotations
@@ -32,7 +39,14 @@ from tqdm import tqdm
 
 from baselines.blind import BLIND_BASELINES
 from grounding.data.annotations import AnnotationError, QuerySet
-from grounding.data.datasets import DatasetNotFound, default_test_split, load_split
+from grounding.data.bundled import SPLITS, BundledDataError, materialize
+from grounding.data.datasets import (
+    BUNDLED,
+    DatasetNotFound,
+    data_files,
+    default_test_split,
+    load_split,
+)
 from grounding.data.features import FEATURE_TYPES
 from grounding.eval import Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
@@ -52,7 +66,17 @@ from grounding.provenance import provenance
 from grounding.regression import check_against, tolerances_from
 from grounding.tables import make_all
 
-REAL_DATASETS = ("charades", "activitynet")
+REAL_DATASETS = ("charades", "activitynet", "charades-cd", "activitynet-cd")
+#: datasets the trained models run on with ``--features`` (grounding.train grounding's datasets)
+FEATURE_DATASETS = ("charades", "activitynet")
+#: the split prior-only is fitted on where a dataset has no train split, and why
+TRAIN_STAND_IN = {
+    "activitynet-cd": (
+        "val",
+        "ActivityNet-CD has no public train split: prior-only is fitted on activitynet-cd val "
+        "(i.i.d. with its unpublished train split, videos disjoint from test_iid/test_ood)",
+    ),
+}
 DATASETS = ("synthetic", *REAL_DATASETS)
 TABLE_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
 
@@ -60,7 +84,7 @@ TABLE_METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mI
 @dataclass
 class BenchConfig:
     dataset: str
-    data_root: Path
+    data_root: Path | None  # None: the annotation files shipped with the package
     split: str
     train_split: str = "train"
     models: tuple[str, ...] = ("whole-video", "prior-only")
@@ -74,6 +98,7 @@ class BenchConfig:
     speed: bool = True
     features: Path | None = None
     feature_type: str | None = None
+    train_note: str | None = None  # why the models are fitted on a split other than train
 
     @property
     def annotation_format(self) -> str:
@@ -104,6 +129,17 @@ def run_blind(config: BenchConfig, train: QuerySet, test: QuerySet) -> dict[str,
     return results
 
 
+def table_metrics(dataset: str, results: dict[str, ModelRuns]) -> tuple[str, ...]:
+    """The table's columns: :data:`TABLE_METRICS`, and for the CD datasets the discounted
+    recall ``dR{n}@{m}`` columns the evaluator reports."""
+    if not dataset.endswith("-cd"):
+        return TABLE_METRICS
+    keys = dict.fromkeys(
+        k for mr in results.values() for r in mr.runs.values() for k in r.metrics if k[:2] == "dR"
+    )
+    return (*TABLE_METRICS, *keys)
+
+
 def results_table(results: dict[str, ModelRuns], metrics: tuple[str, ...] = TABLE_METRICS) -> str:
     rows = []
     for name, mr in results.items():
@@ -126,16 +162,30 @@ def results_document(
         "profile": config.profile.to_dict() if config.dataset == "synthetic" else None,
         "protocol": config.protocol.to_dict(),
         "feature_type": config.feature_type if config.features is not None else None,
-        "data": {
-            "root": str(config.data_root),
-            "test_source": test.source,
-            "train_source": train.source,
-        },
+        "data": data_record(config, train, test),
         "skipped": {"train": train.log.to_dict(), "test": test.log.to_dict()},
         "grounding": {name: mr.summary() for name, mr in results.items()},
         "provenance": provenance(config.device),
     }
     return doc
+
+
+def data_record(config: BenchConfig, train: QuerySet, test: QuerySet) -> dict:
+    """Which annotation files were read: the folder (or ``bundled``), the sources, and every
+    file with its SHA-256 (``bundled:<name>`` for the shipped ones)."""
+    record: dict = {
+        "root": BUNDLED if config.data_root is None else str(config.data_root),
+        "test_source": test.source,
+        "train_source": train.source,
+    }
+    if config.dataset in REAL_DATASETS:
+        record["files"] = {
+            "test": data_files(config.dataset, config.data_root, config.split),
+            "train": data_files(config.dataset, config.data_root, config.train_split),
+        }
+    if config.train_note:
+        record["train_note"] = config.train_note
+    return record
 
 
 def default_synthetic_root(profile: BenchProfile) -> Path:
@@ -224,18 +274,41 @@ def prepare_synthetic(config: BenchConfig) -> None:
 NUM_CLIPS = {"charades": 16, "activitynet": 64}
 
 
+def features_hint(config: BenchConfig) -> str | None:
+    """What to add to train the profile's models too (printed after a blind-only table)."""
+    models = config.profile.models
+    if not models or config.features is not None:
+        return None
+    if config.dataset not in FEATURE_DATASETS:
+        return (
+            f"no --features given: blind baselines only ({', '.join(models)} train on clip "
+            f"features of {' or '.join(FEATURE_DATASETS)} for now)"
+        )
+    root = "" if config.data_root is None else f" --data-root {config.data_root}"
+    return (
+        f"no --features given: blind baselines only. To train {', '.join(models)} too, add "
+        f"clip features: python -m grounding.bench --dataset {config.dataset}{root} "
+        f"--features DIR_OR_HDF5 [--feature-type {'|'.join(sorted(FEATURE_TYPES))}] "
+        "(an HDF5 keyed by video id or a folder of <vid>.npy; see grounding.data.features)"
+    )
+
+
+def feature_data_root(config: BenchConfig) -> Path:
+    """The annotation folder the training stages read: ``--data-root``, or the shipped files
+    of the dataset decompressed once under ``<runs>/bundled``."""
+    if config.data_root is not None:
+        return config.data_root
+    names = [
+        n for split in (config.train_split, config.split) for n in SPLITS[config.dataset][split]
+    ]
+    return materialize(names, config.runs / "bundled")
+
+
 def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRuns]:
     """Train and score the profile's models on the user's clip features (``--features``); with
-    annotations alone, say why only the blind baselines run."""
+    annotations alone, nothing (:func:`features_hint` says what to add)."""
     models = config.profile.models
-    if not models:
-        return {}
-    if config.features is None:
-        print(
-            f"\nno --features given: {', '.join(models)} need clip features "
-            f"(--features DIR --feature-type {'|'.join(sorted(FEATURE_TYPES))}); "
-            "running the blind baselines only"
-        )
+    if not models or config.features is None:
         return {}
     print(f"{config.feature_type} features: {config.features}; models {', '.join(models)}")
     args = (
@@ -248,7 +321,7 @@ def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRun
     )
     return run_on_features(
         runner,
-        data=config.data_root,
+        data=feature_data_root(config),
         test=test,
         features=config.features,
         models=models,
@@ -267,6 +340,8 @@ def run(config: BenchConfig) -> Path:
         f"{config.dataset}: {config.train_split} {len(train)} queries ({train.source}); "
         f"{config.split} {len(test)} queries ({test.source})"
     )
+    if config.train_note:
+        print(f"note: {config.train_note}")
     for name, qs in (("train", train), (config.split, test)):
         if qs.log.summary():
             print(f"[{name}] " + qs.log.summary().replace("\n", f"\n[{name}] "))
@@ -300,7 +375,10 @@ def run(config: BenchConfig) -> Path:
         f"{config.dataset} {config.split}, protocol {config.protocol.name}, "
         f"mean ± std over seeds {list(config.seeds)} (%):"
     )
-    print(results_table(results))
+    print(results_table(results, table_metrics(config.dataset, results)))
+    if config.dataset in REAL_DATASETS:
+        for note in filter(None, [config.train_note, features_hint(config)]):
+            print(f"\n{note}")
     out = config.results_path
     doc = results_document(config, train, test, results)
     if trained is not None:
@@ -381,13 +459,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root",
         type=Path,
         default=None,
-        help="folder with the annotation files (synthetic: where the data is generated)",
+        help="folder with the annotation files (default for the real datasets: the files shipped "
+        "with the package; synthetic: where the data is generated)",
     )
     p.add_argument("--profile", choices=sorted(PROFILES), default="default")
     p.add_argument(
-        "--split", default=None, help="test split (charades, synthetic: test; activitynet: val_2)"
+        "--split",
+        default=None,
+        help="test split (charades, synthetic: test; activitynet: val_2; charades-cd, "
+        "activitynet-cd: test_ood, also val, test_iid)",
     )
-    p.add_argument("--train-split", default="train")
+    p.add_argument(
+        "--train-split",
+        default=None,
+        help="split the baselines are fitted on (default train; activitynet-cd, which has none: "
+        "val)",
+    )
     p.add_argument("--models", default="whole-video,prior-only", help="comma-separated model names")
     p.add_argument(
         "--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the profile's)"
@@ -462,17 +549,28 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         profile = with_rgb_weights(profile, args.rgb_weights)
     if args.dataset == "synthetic":
-        data_root = args.data_root or default_synthetic_root(profile)
+        data_root: Path | None = args.data_root or default_synthetic_root(profile)
         split = args.split or "test"
-    elif args.data_root is None:
-        print(f"error: --data-root is required for --dataset {args.dataset}", file=sys.stderr)
-        return 2
     else:
         data_root, split = args.data_root, args.split or default_test_split(args.dataset)
+    train_split, train_note = args.train_split or "train", None
+    if args.train_split is None and args.dataset in TRAIN_STAND_IN:
+        train_split, train_note = TRAIN_STAND_IN[args.dataset]
+        if split == train_split:
+            print(
+                f"error: {args.dataset} has no train split and prior-only is fitted on "
+                f"{train_split} by default, which is the test split here: pass --train-split "
+                "another split (recorded in the results) or test another split",
+                file=sys.stderr,
+            )
+            return 2
     features, feature_type = args.features, args.feature_type
     if features is not None:
-        if args.dataset == "synthetic":
-            print("error: --features is for --dataset charades|activitynet", file=sys.stderr)
+        if args.dataset not in FEATURE_DATASETS:
+            print(
+                f"error: --features is for --dataset charades|activitynet, not {args.dataset}",
+                file=sys.stderr,
+            )
             return 2
         if not features.exists():
             print(f"error: --features not found: {features}", file=sys.stderr)
@@ -484,7 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         dataset=args.dataset,
         data_root=data_root,
         split=split,
-        train_split=args.train_split,
+        train_split=train_split,
+        train_note=train_note,
         models=models,
         seeds=tuple(range(args.seeds)) if args.seeds else profile.seeds,
         protocol=get_protocol(args.protocol),
@@ -512,7 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     except RegressionFailed as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (DatasetNotFound, AnnotationError, OSError, ValueError, StageFailed) as e:
+    except (
+        DatasetNotFound,
+        AnnotationError,
+        BundledDataError,
+        OSError,
+        ValueError,
+        StageFailed,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
