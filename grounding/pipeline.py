@@ -41,9 +41,9 @@ def _finished(metrics: Path) -> dict[str, Any] | None:
         return None
     try:
         record = json.loads(metrics.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
+    except (OSError, ValueError):  # unreadable, not UTF-8, invalid JSON: not a finished stage
         return None
-    return record if record.get("finished") else None
+    return record if isinstance(record, dict) and record.get("finished") else None
 
 
 @dataclass

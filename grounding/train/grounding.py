@@ -75,7 +75,7 @@ from grounding.train.loop import (
     print_table,
     seed_everything,
 )
-from grounding.train.paths import RunPaths, default_cache_dir
+from grounding.train.paths import RunPaths, check_run_dir, default_cache_dir
 
 MODELS = ("ours", "gtn", "dgcn")
 DATASETS = ("charades", "activitynet")
@@ -321,7 +321,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW initial lr (paper: 1e-3)")
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
+    p.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the checkpoint, metrics and predictions of an earlier run in --out",
+    )
     p.add_argument("--stop-after", type=int, default=None, help="stop after N epochs (resumable)")
     p.add_argument("--device", default="auto")
     p.add_argument("--cache-dir", type=Path, default=None, help="sentence cache folder")
@@ -423,6 +428,7 @@ def _load_inputs(
 def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) -> dict[str, Any]:
     t_all = time.perf_counter()
     paths = RunPaths(args.out)
+    check_run_dir(paths, (paths.checkpoint, paths.metrics, paths.predictions), args, ctx)
     inputs = _load_inputs(args, ctx, encoder)
     train_q, test_q, feature_type = inputs.train_q, inputs.test_q, inputs.feature_type
     config = config_from_args(

@@ -1,12 +1,20 @@
-"""Where a run keeps its files, and the default cache folder."""
+"""Where a run keeps its files, the default cache folder, and the checks of a run folder
+before training: a folder holding a run's outputs is refused unless ``--resume`` or
+``--overwrite``, and stale temporary files of the trainer's own writers are removed."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunPaths", "default_cache_dir"]
+from grounding.io import remove_stale_temps
+from grounding.train.distributed import DistContext, barrier
+
+__all__ = ["RunPaths", "check_run_dir", "default_cache_dir", "prepare_run_dir"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,52 @@ class RunPaths:
         return self.root / "predictions.jsonl"
 
 
+def prepare_run_dir(
+    paths: RunPaths,
+    outputs: Sequence[Path],
+    *,
+    resume: bool,
+    overwrite: bool,
+    is_main: bool = True,
+) -> list[Path]:
+    """Check the run folder before anything is loaded or trained.
+
+    ``outputs`` are the files this run writes. Any of them already there is refused
+    (``FileExistsError`` naming them) unless ``resume`` (continue from the checkpoint, which must
+    then exist) or ``overwrite`` (rank 0 removes them now, so the folder never mixes two runs).
+    Then rank 0 removes the stale temporary files a killed writer left for the run's files
+    (only the exact names :mod:`grounding.io` gives them) and returns their paths.
+    """
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other: continue or replace")
+    root = paths.root
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"--out is not a directory: {root}")
+    for p in outputs:
+        if p.exists() and not p.is_file():
+            raise IsADirectoryError(f"{p} is in the way of the run's output: not a regular file")
+    existing = [p for p in outputs if p.exists()]
+    if existing and not (resume or overwrite):
+        names = ", ".join(p.name for p in existing)
+        raise FileExistsError(
+            f"{root} already holds {names}: pass --resume to continue that run, --overwrite to "
+            "replace these files, or choose another --out folder"
+        )
+    if resume and existing and not paths.checkpoint.is_file():
+        names = ", ".join(p.name for p in existing)
+        raise FileExistsError(
+            f"--resume: {root} holds {names} but no {paths.checkpoint.name} to continue from; "
+            "pass --overwrite to replace these files, or choose another --out folder"
+        )
+    if not is_main:
+        return []
+    if overwrite:
+        for p in existing:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    return remove_stale_temps(root, {p.name for p in outputs})
+
+
 def default_cache_dir(data: Path, out: Path) -> Path:
     """``DATA/.cache`` (shared by the runs on that data) when the data folder is writable,
     else ``RUN_DIR/cache``. Caches: optical flow of the clips, sentence embeddings."""
@@ -41,3 +95,21 @@ def default_cache_dir(data: Path, out: Path) -> Path:
     if data.is_dir() and os.access(data, os.W_OK | os.X_OK):
         return cache
     return Path(out) / "cache"
+
+
+def check_run_dir(
+    paths: RunPaths, outputs: Sequence[Path], args: argparse.Namespace, ctx: DistContext
+) -> None:
+    """:func:`prepare_run_dir` with a trainer's ``--resume`` / ``--overwrite``; rank 0 reports
+    the stale temporary files it removed."""
+    removed = prepare_run_dir(
+        paths,
+        outputs,
+        resume=bool(args.resume),
+        overwrite=bool(getattr(args, "overwrite", False)),
+        is_main=ctx.is_main,
+    )
+    if removed:
+        names = ", ".join(p.name for p in removed)
+        print(f"removed {len(removed)} stale temporary file(s) of a killed run: {names}")
+    barrier(ctx)

@@ -69,7 +69,7 @@ from grounding.train.loop import (
     print_table,
     seed_everything,
 )
-from grounding.train.paths import RunPaths, default_cache_dir
+from grounding.train.paths import RunPaths, check_run_dir, default_cache_dir
 
 MODELS = ("ours", "gtn", "dgcn")
 PROFILES = {"cpu": CPU_PROFILE, "full": FULL_PROFILE}
@@ -376,6 +376,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", type=int, default=1, help="HMDB51 split number (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the checkpoint and metrics of an earlier run in --out",
+    )
     p.add_argument("--stop-after", type=int, default=None, help="stop after N epochs (resumable)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--workers", type=int, default=1, help="data loader processes per rank")
@@ -462,6 +467,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
     t_all = time.perf_counter()
     paths = RunPaths(args.out)
+    check_run_dir(paths, (paths.checkpoint, paths.metrics), args, ctx)
     split, skeletons = read_split(args.data, split=args.split)
     config = config_from_args(args, split.classes)
     seed_everything(config.seed)

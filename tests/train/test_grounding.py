@@ -18,6 +18,7 @@ from grounding.data.annotations import Query, QuerySet, SkipLog
 from grounding.data.features import FeatureError
 from grounding.data.moment_detr import read_predictions
 from grounding.data.synthetic import generate_dataset
+from grounding.io import current_umask
 from grounding.models.text import SentenceCache
 from grounding.train import grounding
 from grounding.train.__main__ import build_parser, main
@@ -258,3 +259,40 @@ def test_stacked_temporal_blocks(data, npy_features, tmp_path):
     )  # fmt: skip
     with pytest.raises(ValueError, match="temporal_layers must be >= 1"):
         grounding.build_encoder(config)
+
+
+def _cli(data, features, out, *extra: str) -> list[str]:
+    return [
+        "grounding", "--data", str(data), "--features", str(features), "--out", str(out),
+        "--cache-dir", str(out.parent / "cache"), *TINY, *extra,
+    ]  # fmt: skip
+
+
+def test_user_metrics_and_predictions_are_never_overwritten(data, npy_features, tmp_path, capsys):
+    """Issue 22 #3 and #4: a folder with a user's metrics.json / predictions.jsonl is refused
+    (nothing changed) unless --overwrite; stale temporaries of the trainer's own files are
+    removed on start, anything else in the folder is kept."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"my": "results"}')
+    (out / "predictions.jsonl").write_text("my predictions\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(_cli(data, npy_features, out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "metrics.json, predictions.jsonl" in err
+    assert "--overwrite" in err and "Traceback" not in err
+    assert main(_cli(data, npy_features, out, "--resume")) == 2  # nothing to resume from
+    assert "no checkpoint.pt" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    (out / ".checkpoint.a1b2c3d4.tmp.pt").write_bytes(b"\0" * 1000)  # a killed checkpoint write
+    (out / ".metrics.json.zz_9yy88.tmp").write_text("{")
+    (out / ".ck.notes.tmp").write_text("mine")
+    assert main(_cli(data, npy_features, out, "--overwrite")) == 0
+    assert "removed 2 stale temporary file(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".ck.notes.tmp", "checkpoint.pt", "metrics.json", "predictions.jsonl",
+    ]  # fmt: skip
+    assert json.loads((out / "metrics.json").read_text())["task"] == "grounding"
+    mode = 0o666 & ~current_umask()
+    for name in ("metrics.json", "predictions.jsonl"):
+        assert (out / name).stat().st_mode & 0o777 == mode  # not mkstemp's 0600

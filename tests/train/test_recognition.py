@@ -211,3 +211,26 @@ def test_init_from_starts_from_the_checkpoint_and_refuses_another_architecture(
     for extra, message in cases:
         assert main([*cli, "--epochs", "1", *extra]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_user_metrics_are_never_overwritten(data, tmp_path, capsys):
+    """Issue 22 #3 / #4 for recognition: a user's metrics.json is refused (unchanged) unless
+    --overwrite; the trainer's own stale temporaries are removed on start, nothing else."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"my": "results"}')
+    (out / "predictions.jsonl").write_text("not a recognition output\n")
+    args = ["recognition", "--data", str(data), "--out", str(out), *TINY, "--model", "dgcn"]
+    assert main([*args, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "metrics.json" in err and "--overwrite" in err
+    assert (out / "metrics.json").read_text() == '{"my": "results"}'
+    (out / ".checkpoint.q1w2e3r4.tmp.pt").write_bytes(b"\0" * 100)
+    (out / ".ck.notes.tmp").write_text("mine")
+    assert main([*args, "--epochs", "1", "--overwrite"]) == 0
+    assert "removed 1 stale temporary file(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".ck.notes.tmp", "checkpoint.pt", "metrics.json", "predictions.jsonl",
+    ]  # fmt: skip
+    assert (out / "predictions.jsonl").read_text() == "not a recognition output\n"
+    assert json.loads((out / "metrics.json").read_text())["task"] == "recognition"
