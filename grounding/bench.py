@@ -28,7 +28,6 @@ without features only the blind baselines run, and the output says how to add fe
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -63,7 +62,7 @@ from grounding.pipeline import (
 )
 from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
-from grounding.regression import check_against, tolerances_from
+from grounding.regression import check_against, load_reference, tolerances_from
 from grounding.tables import make_all
 
 REAL_DATASETS = ("charades", "activitynet", "charades-cd", "activitynet-cd")
@@ -331,7 +330,23 @@ def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRun
     )
 
 
+def refuse_empty_splits(config: BenchConfig, train: QuerySet, test: QuerySet) -> None:
+    """A split without a usable query can be neither trained on nor scored: refuse before any
+    stage, naming the split and its file(s)."""
+    for name, qs in ((config.train_split, train), (config.split, test)):
+        if not qs.queries:
+            skipped = sum(qs.log.skipped.values())
+            why = f", {skipped} skipped (see above)" if skipped else ""
+            raise ValueError(
+                f"{config.dataset} split '{name}' has no usable queries{why} "
+                f"({qs.source or config.data_root}): nothing to "
+                f"{'evaluate' if qs is test else 'train on'}"
+            )
+
+
 def run(config: BenchConfig) -> Path:
+    # a bad --check reference is reported now, not after the run
+    reference = load_reference(config.check) if config.check is not None else None
     if config.dataset == "synthetic":
         prepare_synthetic(config)
     train = load_split(config.annotation_format, config.data_root, config.train_split)
@@ -345,6 +360,7 @@ def run(config: BenchConfig) -> Path:
     for name, qs in (("train", train), (config.split, test)):
         if qs.log.summary():
             print(f"[{name}] " + qs.log.summary().replace("\n", f"\n[{name}] "))
+    refuse_empty_splits(config, train, test)
     trained = None
     if config.dataset == "synthetic" and config.profile.models:
         p = config.profile
@@ -384,11 +400,21 @@ def run(config: BenchConfig) -> Path:
     if trained is not None:
         add_trained_sections(doc, config, trained)
     doc["tolerances"] = tolerances_from(doc)
-    failures = [] if config.check is None else check_regression(doc, config.check)
-    if failures:
+    failures: list = []
+    check_error: Exception | None = None
+    if reference is not None:
+        try:  # the reference was checked before the run; the results are written whatever
+            failures = check_against(doc, reference)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            check_error = e
+    if failures or check_error is not None:
         out = out.with_name(out.stem + ".failed.json")
     write_json_atomic(out, doc)
     print(f"\nwrote {out}")
+    if check_error is not None:
+        raise ValueError(f"--check reference {config.check}: cannot compare: {check_error}")
+    if reference is not None:
+        report_regression(failures, reference, config.check)
     if not failures:
         tables_dir = out.parent / f"{out.stem}_tables"
         make_all(doc, "md", tables_dir, out.stem)
@@ -424,9 +450,14 @@ class RegressionFailed(RuntimeError):
 
 def check_regression(doc: dict, reference_path: Path) -> list:
     """Compare ``doc`` with the committed reference; print the verdict; return deviations."""
-    with open(reference_path, encoding="utf-8") as f:
-        reference = json.load(f)
+    reference = load_reference(reference_path)
     failures = check_against(doc, reference)
+    report_regression(failures, reference, reference_path)
+    return failures
+
+
+def report_regression(failures: list, reference: dict, reference_path: Path | None) -> None:
+    """Print the verdict of a comparison with the reference ``reference_path``."""
     n = len(reference.get("tolerances", {}))
     if failures:
         print(
@@ -437,7 +468,6 @@ def check_regression(doc: dict, reference_path: Path) -> list:
             print(f"  {d}")
     else:
         print(f"\ncheck against {reference_path}: all {n} metrics within tolerance")
-    return failures
 
 
 def with_rgb_weights(profile: BenchProfile, weights: Path) -> BenchProfile:
@@ -600,9 +630,6 @@ def main(argv: list[str] | None = None) -> int:
         features=features,
         feature_type=feature_type,
     )
-    if args.check is not None and not args.check.is_file():
-        print(f"error: --check file not found: {args.check}", file=sys.stderr)
-        return 2
     try:
         if args.speed:
             run_speed_only(config)
