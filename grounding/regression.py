@@ -84,7 +84,7 @@ def validate_reference(doc: Any, path: str | Path) -> dict:
         named = f"tolerances[{key!r}]"
         if not _is_number(tol) or tol < 0:
             raise ValueError(f"{head}: {named}: expected a non-negative number, got {_kind(tol)}")
-        parts = key.split("/")
+        parts = key.split("/", 2)  # a metric may hold a slash: "short/mAP"
         if len(parts) != 3 or parts[0] not in SECTIONS or not all(parts):
             raise ValueError(f"{head}: {named}: expected a key '{'|'.join(SECTIONS)}/MODEL/METRIC'")
         section, model, metric = parts
