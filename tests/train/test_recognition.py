@@ -234,3 +234,15 @@ def test_user_metrics_are_never_overwritten(data, tmp_path, capsys):
     ]  # fmt: skip
     assert (out / "predictions.jsonl").read_text() == "not a recognition output\n"
     assert json.loads((out / "metrics.json").read_text())["task"] == "recognition"
+
+
+def test_a_missing_clip_is_printed_not_only_recorded(data, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy, ignore=shutil.ignore_patterns(".cache"))
+    clip = sorted((copy / "actions").glob("*/*.mp4"))[0]
+    clip.unlink()
+    m = _run(copy, tmp_path / "run", "--model", "dgcn", "--epochs", "1")
+    assert sum(m["skipped"].values()) == 1
+    assert "skipped clips: {" in capsys.readouterr().out

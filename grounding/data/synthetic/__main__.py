@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=128, help="frame side in pixels (default 128)")
     p.add_argument("--fps", type=int, default=24, help="frames per second (default 24)")
     p.add_argument(
-        "--overwrite", action="store_true", help="replace a dataset of another configuration"
+        "--overwrite",
+        action="store_true",
+        help="replace a dataset of another configuration (removes only the generator's own "
+        "files; a folder holding anything else is refused, naming it)",
     )
     p.add_argument("--preview", action="store_true", help="also write preview.png")
     p.add_argument("--workers", type=int, default=default_workers(), help="render processes")
