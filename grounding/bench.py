@@ -586,11 +586,12 @@ def main(argv: list[str] | None = None) -> int:
     train_split, train_note = args.train_split or "train", None
     if args.train_split is None and args.dataset in TRAIN_STAND_IN:
         train_split, train_note = TRAIN_STAND_IN[args.dataset]
-        if split == train_split:
+        if split == train_split and "prior-only" in models:
             print(
                 f"error: {args.dataset} has no train split and prior-only is fitted on "
                 f"{train_split} by default, which is the test split here: pass --train-split "
-                "another split (recorded in the results) or test another split",
+                "another split (recorded in the results), test another split, or leave "
+                "prior-only out (--models whole-video)",
                 file=sys.stderr,
             )
             return 2

@@ -75,6 +75,9 @@ def test_bench_activitynet_cd_refuses_to_fit_on_the_test_split(tmp_path, capsys)
     rc = main(["--dataset", "activitynet-cd", "--split", "val", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "--train-split" in err
+    argv = ["--dataset", "activitynet-cd", "--split", "val", "--models", "whole-video"]
+    assert main([*argv, "--seeds", "1", "--out", str(tmp_path)]) == 0  # no prior to fit
+    capsys.readouterr()
     rc = main(["--dataset", "activitynet-cd", "--train-split", "train", "--out", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "train file is not published" in err and "\n" not in err
