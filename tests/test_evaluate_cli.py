@@ -58,7 +58,7 @@ def test_cli_reports_missing_predictions(tmp_path, capsys):
         tmp_path / "pred.jsonl", [{"qid": 1, "pred_relevant_windows": [[2.0, 6.0, 0.9]]}]
     )
     assert main(["--gt", str(gt), "--pred", str(pred)]) == 0
-    assert "missing predictions: 1" in capsys.readouterr().out
+    assert f"missing predictions: 1 in {pred}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -80,3 +80,123 @@ def test_cli_bad_predictions_exit_2_with_location(tmp_path, capsys, content, nee
 def test_cli_missing_files(tmp_path, capsys):
     assert main(["--gt", str(tmp_path / "nope.jsonl"), "--pred", str(tmp_path / "p.jsonl")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+PRED = [
+    {"qid": 1, "pred_relevant_windows": [[2.0, 6.0, 0.9], [0.0, 1.0, 0.1]]},
+    {"qid": 2, "pred_relevant_windows": [[0.0, 5.0, 0.9]]},
+]
+
+
+def run_files(tmp_path, gt_rows=GT, pred_rows=PRED):
+    return write_jsonl(tmp_path / "gt.jsonl", gt_rows), write_jsonl(
+        tmp_path / "pred.jsonl", pred_rows
+    )
+
+
+def test_cli_table_has_two_decimals_and_discounted_recall(tmp_path, capsys):
+    gt, pred = run_files(tmp_path)
+    assert main(["--gt", str(gt), "--pred", str(pred)]) == 0
+    out = capsys.readouterr().out
+    assert "| R1@0.5     | 50.00 |" in out and "| dR1@0.5    | 50.00 |" in out
+
+
+@pytest.mark.parametrize(
+    "gt_text",
+    ["", "\n\n"],
+)
+def test_cli_empty_ground_truth_is_an_error(tmp_path, capsys, gt_text):
+    gt, pred = run_files(tmp_path)
+    gt.write_text(gt_text)
+    assert main(["--gt", str(gt), "--pred", str(pred)]) == 2
+    err = capsys.readouterr().err
+    assert "no usable query" in err and str(gt) in err
+
+
+def test_cli_no_matching_qid_is_an_error(tmp_path, capsys):
+    gt, pred = run_files(tmp_path, pred_rows=[{"qid": 99, "pred_relevant_windows": [[0, 1, 1]]}])
+    assert main(["--gt", str(gt), "--pred", str(pred)]) == 2
+    err = capsys.readouterr().err
+    assert "none of its 1 qids" in err and str(pred) in err
+
+
+def test_cli_unknown_and_out_of_video_are_counted_and_strict_refuses(tmp_path, capsys):
+    rows = [*PRED, {"qid": 7, "pred_relevant_windows": [[-3.0, 2.0, 1.0], [1.0, 1e308, 0.5]]}]
+    rows[1] = {"qid": 2, "pred_relevant_windows": [[-1.0, 50.0, 1.0]]}
+    gt, pred = run_files(tmp_path, pred_rows=rows)
+    out_json = tmp_path / "m.json"
+    assert main(["--gt", str(gt), "--pred", str(pred), "--json", str(out_json)]) == 0
+    out = capsys.readouterr().out
+    assert f"unknown qids: 1 in {pred}" in out
+    assert "pred windows before start: 1 in" in out and "pred windows past end: 1 in" in out
+    counts = json.loads(out_json.read_text())["counts"]
+    assert counts["pred_windows_before_start"] == 1 and counts["unknown_qids"] == 1
+    assert main(["--gt", str(gt), "--pred", str(pred), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert "--strict" in err and str(pred) in err and "unknown qids: 1" in err
+
+
+def test_cli_boolean_window_value_is_an_error(tmp_path, capsys):
+    gt, pred = run_files(tmp_path, pred_rows=[{"qid": 1, "pred_relevant_windows": [[True, 2, 1]]}])
+    assert main(["--gt", str(gt), "--pred", str(pred)]) == 2
+    assert f"{pred}:1: qid 1: window 0 is [True, 2, 1]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("target", ["dir", "missing_parent_file", "file_parent"])
+def test_cli_json_to_unwritable_place_fails_before_work(tmp_path, capsys, target):
+    gt, pred = run_files(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    out = {
+        "dir": tmp_path,
+        "missing_parent_file": tmp_path / "a_file" / "m.json",
+        "file_parent": tmp_path / "a_file" / "sub" / "m.json",
+    }[target]
+    assert main(["--gt", str(gt), "--pred", str(pred), "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --json") and "Traceback" not in err
+
+
+def test_cli_breakdown_prints_buckets(tmp_path, capsys):
+    gt, pred = run_files(tmp_path)
+    assert main(["--gt", str(gt), "--pred", str(pred), "--breakdown"]) == 0
+    out = capsys.readouterr().out
+    assert "(0.1, 0.3]" in out and "first third" in out
+
+
+def test_cli_check_passes_and_fails(tmp_path, capsys):
+    gt, pred = run_files(tmp_path)
+    expected = tmp_path / "expected.json"
+    assert main(["--gt", str(gt), "--pred", str(pred), "--json", str(expected)]) == 0
+    assert main(["--gt", str(gt), "--pred", str(pred), "--check", str(expected)]) == 0
+    assert "all " in capsys.readouterr().out
+    doc = json.loads(expected.read_text())
+    doc["metrics"]["R1@0.5"] = 49.0
+    doc["metrics"]["mIoU"] = doc["metrics"]["mIoU"] + 0.4
+    doc["tolerances"] = {"mIoU": 0.5}
+    expected.write_text(json.dumps(doc))
+    assert main(["--gt", str(gt), "--pred", str(pred), "--check", str(expected)]) == 1
+    out = capsys.readouterr().out
+    assert "1 metric(s) out of tolerance" in out and "R1@0.5: 50.00 vs expected 49.00" in out
+    args = ["--gt", str(gt), "--pred", str(pred), "--check", str(expected), "--tolerance", "1"]
+    assert main(args) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("", "empty file"),
+        ("[1]", "'metrics' map"),
+        ('{"metrics": {}}', "'metrics' is empty"),
+        ('{"metrics": {"R1@0.5": "abc"}}', "metrics.R1@0.5 is 'abc'"),
+        ('{"metrics": {"R1@0.5": 50}, "tolerances": {"R1@0.5": "abc"}}', "tolerances.R1@0.5"),
+        ('{"metrics": {"R1@0.5": 50}, "protocol": "2dtan"}', "written with protocol '2dtan'"),
+        ('{"metrics": {"R1@0.5": 50', "invalid JSON"),
+    ],
+)
+def test_cli_check_file_errors_name_the_file(tmp_path, capsys, content, needle):
+    gt, pred = run_files(tmp_path)
+    expected = tmp_path / "expected.json"
+    expected.write_text(content)
+    assert main(["--gt", str(gt), "--pred", str(pred), "--check", str(expected)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(expected) in err and err.count("\n") == 1

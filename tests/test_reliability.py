@@ -310,14 +310,6 @@ def _(tmp: Path, env: Env) -> Run:
     return Run("evaluate", argv, str(out))
 
 
-XFAIL.update(
-    {
-        "evaluate-negative-prediction-times": "grounding.evaluate (eval agent): the count "
-        "of windows before 0 s does not name the prediction file",
-    }
-)
-
-
 @case("evaluate-subprocess-csv-not-utf8")
 def _(tmp: Path, env: Env) -> Run:
     ann, dur = _charades(tmp, csv=b"id,length\n\xa5,30.0\n")

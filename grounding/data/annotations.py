@@ -24,6 +24,10 @@ class AnnotationError(ValueError):
         super().__init__(f"{loc}: {message}")
         self.path = str(path)
         self.where = where
+        self.message = message
+
+    def __reduce__(self) -> tuple:  # pickles across processes (parallel readers)
+        return (type(self), (self.path, self.where, self.message))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,13 @@ from grounding.data.annotations import Query, QuerySet
 from grounding.eval import evaluate, evaluate_arrays, get_protocol, nms, span_iou
 from grounding.eval.average_precision import LENGTH_BUCKETS, MAP_THRESHOLDS
 from grounding.eval.evaluator import pack_predictions
-from tests.eval.oracles import map_oracle, recall_oracle
+from tests.eval.oracles import (
+    discounted_oracle,
+    greedy_nms,
+    iou_one,
+    map_oracle,
+    recall_oracle,
+)
 
 
 def qs(*items) -> QuerySet:
@@ -268,3 +274,88 @@ def test_iou_symmetric_and_bounded(a, b):
     x, y = span_iou(a, b), span_iou(b, a)
     assert x == y and 0.0 <= x <= 1.0
     assert span_iou(a, a) == 1.0
+
+
+# ---------------------------------------------------------------- discounted recall, buckets
+
+
+def test_discounted_recall_hand_computed():
+    gt = qs(("a", [(2, 6)], 10), ("b", [(0, 4)], 20))
+    pred = {
+        "a": P([2, 5, 0.9]),  # IoU 0.75, discount (1 - 0/10) * (1 - 1/10) = 0.9
+        "b": P([10, 14, 0.9], [0, 5, 0.8]),  # top-1 misses; rank 2 IoU 0.8, (1 - 0) * (1 - 1/20)
+    }
+    m = evaluate(gt, pred, get_protocol("default")).metrics
+    assert m["dR1@0.5"] == 45.0 and m["dR1@0.7"] == 45.0
+    assert m["dR5@0.7"] == 92.5
+    assert m["R1@0.5"] == 50.0 and m["R5@0.7"] == 100.0
+
+
+def test_discounted_recall_takes_the_best_matching_gt_window():
+    # GT windows [0, 2] and [4, 8]; the prediction [4, 7] matches the second (IoU 0.75)
+    gt = qs(("a", [(0, 2), (4, 8)], 10))
+    m = evaluate(gt, {"a": P([4, 7, 1.0])}, get_protocol("default")).metrics
+    assert m["dR1@0.7"] == round(100 * (1 - 0 / 10) * (1 - 1 / 10), 2)
+
+
+def test_discounted_recall_follows_the_protocol_comparator():
+    gt = qs(("a", [(0, 4)], 10))
+    pred = {"a": P([0, 2, 1.0])}  # IoU exactly 0.5
+    assert evaluate(gt, pred, get_protocol("default")).metrics["dR1@0.5"] == 80.0
+    assert evaluate(gt, pred, get_protocol("2dtan")).metrics["dR1@0.5"] == 0.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(query, min_size=1, max_size=12))
+def test_discounted_recall_matches_reference_loop(data):
+    proto = get_protocol("default", recall_at=(1, 5), iou_thresholds=(0.3, 0.5, 0.7))
+    gt_list, pred_list, durs, gw, pw, ps, pv = _arrays(data)
+    res = evaluate_arrays(gw, durs, pw, ps, pv, proto)
+    for n in proto.recall_at:
+        for m in proto.iou_thresholds:
+            per_q = []
+            for g, p, d in zip(gt_list, pred_list, durs, strict=True):
+                g = [(max(s, 0.0), min(e, d)) for s, e in g]
+                ranked = [tuple(x[:2]) for x in sorted(p, key=lambda x: -x[2])]
+                kept = greedy_nms(ranked, 0.5, None)
+                per_q.append(
+                    discounted_oracle(g, kept, d, iou_fn=iou_one, hit_fn=lambda v, m=m: v >= m, n=n)
+                )
+            assert res.metrics[f"dR{n}@{m:g}"] == round(100 * float(np.mean(per_q)), 2), (n, m)
+            assert res.metrics[f"dR{n}@{m:g}"] <= res.metrics[f"R{n}@{m:g}"]
+
+
+def test_buckets_hand_computed():
+    gt = qs(
+        ("short-first", [(0, 0.5)], 10),  # length 5 %, centre 2.5 %
+        ("mid-middle", [(3, 6)], 10),  # length 30 % -> (0.1, 0.3], centre 45 %
+        ("long-last", [(4, 10)], 10),  # length 60 % -> (0.5, 1], centre 70 %
+    )
+    pred = {
+        "short-first": P([0, 0.5, 1]),
+        "mid-middle": P([3, 5, 1]),  # IoU 2/3: R1@0.5 only
+        "long-last": P([0, 1, 1]),
+    }
+    b = evaluate(gt, pred, get_protocol("default")).buckets
+    assert b["length"]["(0, 0.1]"] == {"n": 1, "R1@0.5": 100.0, "R1@0.7": 100.0}
+    assert b["length"]["(0.1, 0.3]"] == {"n": 1, "R1@0.5": 100.0, "R1@0.7": 0.0}
+    assert b["length"]["(0.3, 0.5]"]["n"] == 0 and np.isnan(b["length"]["(0.3, 0.5]"]["R1@0.5"])
+    assert b["length"]["(0.5, 1]"] == {"n": 1, "R1@0.5": 0.0, "R1@0.7": 0.0}
+    assert [b["position"][k]["n"] for k in ("first third", "middle third", "last third")] == [
+        1,
+        1,
+        1,
+    ]
+    assert b["position"]["middle third"]["R1@0.5"] == 100.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(query, min_size=1, max_size=12))
+def test_buckets_partition_the_queries(data):
+    _, _, durs, gw, pw, ps, pv = _arrays(data)
+    res = evaluate_arrays(gw, durs, pw, ps, pv, get_protocol("default"))
+    clipped = np.clip(gw[:, 0], 0, durs[:, None])
+    in_video = clipped[:, 1] > clipped[:, 0]
+    for group in ("length", "position"):
+        counted = sum(row["n"] for row in res.buckets[group].values())
+        assert counted == (int(in_video.sum()) if group == "length" else len(data))
