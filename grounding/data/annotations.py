@@ -10,6 +10,7 @@ names the file and line).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,3 +152,49 @@ class QuerySet:
                 win[i, : n[i]] = x.windows
         dur = np.array([x.duration for x in self.queries], dtype=np.float64)
         return win, n, dur
+
+
+class RaggedWindows(Mapping[str, np.ndarray]):
+    """Ranked windows of many queries in one array: a read-only mapping ``qid -> (K_i, 3)``
+    ``[start, end, score]`` view, kept flat so the evaluator can pad every query at once.
+
+    Attributes:
+        flat: ``(N, 3)`` float64 rows of all queries, query after query.
+        counts: ``(Q,)`` int64 rows per query.
+        qids: the queries in order.
+    """
+
+    def __init__(self, flat: np.ndarray, counts: np.ndarray, qids: list[str]) -> None:
+        if len(counts) != len(qids) or int(np.sum(counts)) != len(flat):
+            raise ValueError(f"{len(qids)} qids, {len(counts)} counts, {len(flat)} rows")
+        self.flat = flat.reshape(-1, 3)
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.qids = list(qids)
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)])
+        self.index = {q: i for i, q in enumerate(self.qids)}
+        if len(self.index) != len(self.qids):
+            raise ValueError("duplicate qids")
+
+    def __getitem__(self, qid: str) -> np.ndarray:
+        i = self.index[qid]
+        return self.flat[self.offsets[i] : self.offsets[i + 1]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.qids)
+
+    def __len__(self) -> int:
+        return len(self.qids)
+
+    def __contains__(self, qid: object) -> bool:
+        return qid in self.index
+
+    @classmethod
+    def concat(cls, parts: list[RaggedWindows]) -> RaggedWindows:
+        """One mapping of several (their qids must be distinct)."""
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            np.concatenate([p.flat for p in parts]) if parts else np.zeros((0, 3)),
+            np.concatenate([p.counts for p in parts]) if parts else np.zeros(0, np.int64),
+            [q for p in parts for q in p.qids],
+        )

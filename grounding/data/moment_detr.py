@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from grounding.data.annotations import AnnotationError, Query, QuerySet, SkipLog
+from grounding.data.annotations import AnnotationError, Query, QuerySet, RaggedWindows, SkipLog
 from grounding.data.charades import clip_window
 from grounding.io import atomic_write, check_input_file
 
@@ -74,7 +74,7 @@ class Predictions:
         source: the file read.
     """
 
-    windows: dict[str, np.ndarray] = field(default_factory=dict)
+    windows: Mapping[str, np.ndarray] = field(default_factory=dict)
     log: SkipLog = field(default_factory=SkipLog)
     source: str = ""
 
@@ -362,15 +362,16 @@ def read_predictions(path: Path, *, workers: int | None = None) -> Predictions:
     preds = Predictions(source=str(path))
     seen: dict[str, int] = {}
     for part in parts:
-        for qid, line in zip(part.qids, part.lines, strict=True):
-            if qid in seen:
-                raise AnnotationError(
-                    path, line, f"duplicate qid {qid} (first on line {seen[qid]})"
-                )
-            seen[qid] = line
-        windows = np.split(part.flat, np.cumsum(part.counts)[:-1]) if part.qids else []
-        preds.windows.update(zip(part.qids, windows, strict=True))
+        if len(parts) > 1:  # each part checked its own; a qid may repeat across parts
+            for qid, line in zip(part.qids, part.lines, strict=True):
+                if qid in seen:
+                    first = seen[qid]
+                    raise AnnotationError(
+                        path, line, f"duplicate qid {qid} (first on line {first})"
+                    )
+                seen[qid] = line
         preds.log.merge(part.log)
+    preds.windows = RaggedWindows.concat([RaggedWindows(p.flat, p.counts, p.qids) for p in parts])
     return preds
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from grounding.data.annotations import QuerySet
+from grounding.data.annotations import QuerySet, RaggedWindows
 from grounding.eval.average_precision import mean_average_precision
 from grounding.eval.iou import interval_iou
 from grounding.eval.nms import first_survivors
@@ -85,7 +85,10 @@ def pack_predictions(
     predictions: Mapping[str, np.ndarray], qids: list[str], *, max_windows: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ragged per-query ``(K_i, 3)`` arrays -> padded ``(Q, K, 2)`` windows, ``(Q, K)`` scores,
-    ``(Q, K)`` valid mask, in the order of ``qids`` (missing qids get no valid window)."""
+    ``(Q, K)`` valid mask, in the order of ``qids`` (missing qids get no valid window). A
+    :class:`~grounding.data.annotations.RaggedWindows` is padded in one vectorised step."""
+    if isinstance(predictions, RaggedWindows):
+        return _pack_ragged(predictions, qids, max_windows)
     rows = [np.asarray(predictions.get(q, np.zeros((0, 3))), dtype=np.float64) for q in qids]
     if max_windows is not None:
         rows = [r[:max_windows] for r in rows]
@@ -97,28 +100,61 @@ def pack_predictions(
         packed = np.full((len(rows), k, 3), np.nan)
         for i, r in enumerate(rows):
             packed[i, : len(r)] = r
+    return _split_packed(packed, lengths)
+
+
+def _split_packed(packed: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+    k = packed.shape[1]
     valid = np.arange(k)[None, :] < lengths[:, None]
-    scores = np.where(valid, packed[..., 2], -np.inf) if k else np.zeros((len(rows), 0))
+    scores = np.where(valid, packed[..., 2], -np.inf) if k else np.zeros((len(packed), 0))
     return packed[..., :2], scores, valid
 
 
-def _rank_like_torch(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """``(Q, K)`` order of each query's valid candidates as ``torch.sort(descending=True)`` of
-    its float32 scores gives it (MMN's ``nms``); padding stays at the end. torch's CPU sort is
-    not stable, so ties are only reproduced by torch itself, on rows of the query's own length
-    (a batch of equal-length rows sorts exactly as each row alone)."""
-    import torch  # local: the evaluator's other protocols need no torch
+def _pack_ragged(
+    ragged: RaggedWindows, qids: list[str], max_windows: int | None
+) -> tuple[np.ndarray, ...]:
+    index = ragged.index
+    rows = np.array([index.get(q, -1) for q in qids], dtype=np.int64)
+    found = rows >= 0
+    counts = np.where(found, ragged.counts[np.maximum(rows, 0)], 0)
+    if max_windows is not None:
+        counts = np.minimum(counts, max_windows)
+    k = int(counts.max()) if len(counts) else 0
+    uniform = len(ragged.counts) and (ragged.counts == ragged.counts[0]).all()
+    if uniform and found.all() and k == ragged.counts[0]:  # every query has K rows
+        packed = ragged.flat.reshape(len(ragged), k, 3)[rows]
+    else:
+        packed = np.full((len(qids), k, 3), np.nan)
+        q_of = np.repeat(np.arange(len(qids)), counts)
+        col = np.arange(len(q_of)) - np.repeat(np.cumsum(counts) - counts, counts)
+        src = np.repeat(ragged.offsets[np.maximum(rows, 0)], counts) + col
+        packed[q_of, col] = ragged.flat[src]
+    return _split_packed(packed, counts)
 
-    q, k = valid.shape
-    order = np.broadcast_to(np.arange(k), (q, k)).copy()
-    lengths = valid.sum(axis=1)
+
+def _torch_priority(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``(Q, K)`` ranking key that orders each query's candidates as MMN's ``nms`` does:
+    ``torch.sort(descending=True)`` of its float32 scores. torch's CPU sort is not stable, so
+    queries whose float32 scores tie are ranked by torch itself, on rows of the query's own
+    length (a batch of equal-length rows sorts exactly as each row alone); any sort agrees on
+    the others, whose key is their score."""
+    key = np.where(valid, scores.astype(np.float32), np.float32(-np.inf))
+    ordered = np.sort(key, axis=1)
+    ties = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] > -np.inf)).any(axis=1)
+    if not ties.any():
+        return key
+    import torch  # local: only tied float32 scores need torch's own sort
+
+    rows = np.flatnonzero(ties)
+    lengths = valid[rows].sum(axis=1)
     for length in np.unique(lengths):
-        if length < 2:
-            continue
-        rows = np.flatnonzero(lengths == length)
-        block = torch.from_numpy(np.ascontiguousarray(scores[rows, :length], dtype=np.float32))
-        order[rows, :length] = block.sort(dim=1, descending=True).indices.numpy()
-    return order
+        sub = rows[lengths == length]
+        block = torch.from_numpy(np.ascontiguousarray(key[sub, :length]))
+        order = block.sort(dim=1, descending=True).indices.numpy()
+        rank = np.empty_like(order)
+        np.put_along_axis(rank, order, np.arange(length), axis=1)
+        key[sub, :length] = -rank.astype(np.float32)
+    return key
 
 
 def _percent(fraction: float, count: int, n: int, protocol: Protocol) -> float:
@@ -204,18 +240,16 @@ def evaluate_arrays(
     }
 
     # ---- ranking and NMS for R@n / mIoU / dR ----
-    pw = pred_windows.astype(dtype)
+    pw = pred_windows.astype(dtype, copy=False)
     ps, pv = pred_scores, pred_valid
     if protocol.max_candidates is not None:
         cut = protocol.max_candidates
         pw, ps, pv = pw[:, :cut], ps[:, :cut], pv[:, :cut]
     priority = None
     if protocol.sort_by_score and protocol.sort == "torch":
-        order = _rank_like_torch(ps, pv)
-        pw = np.take_along_axis(pw, order[..., None], axis=1)
-        pv = np.take_along_axis(pv, order, axis=1)
+        priority = _torch_priority(ps, pv)
     elif protocol.sort_by_score:
-        priority = ps.astype(dtype)
+        priority = ps.astype(dtype, copy=False)
     n_max = max(protocol.recall_at)
     n_keep = n_max if protocol.max_keep is None else min(n_max, protocol.max_keep)
     surv = first_survivors(

@@ -203,3 +203,34 @@ def test_write_read_gt_roundtrip(tmp_path):
     assert json.loads(path.read_text().splitlines()[0])["qid"] == 0
     back = read_moment_detr_gt(path, split="test")
     assert back.queries == qs.queries
+
+
+def _many_predictions(tmp_path: Path, n: int = 60, extra: str = "") -> Path:
+    lines = [
+        pred_line(qid=i, pred_relevant_windows=[[i, i + 1, 0.5], [0, i + 2, 0.1]]) for i in range(n)
+    ]
+    return write(tmp_path, "\n".join(lines) + "\n" + extra, "pred.jsonl")
+
+
+def test_two_process_read_equals_one(tmp_path):
+    path = _many_predictions(tmp_path)
+    one, two = read_predictions(path, workers=1), read_predictions(path, workers=2)
+    assert list(one.windows) == list(two.windows) == [str(i) for i in range(60)]
+    for q in one.windows:
+        np.testing.assert_array_equal(one.windows[q], two.windows[q])
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (pred_line(qid=3), "duplicate qid 3 (first on line 4)"),  # repeats a qid of part one
+        (pred_line(qid=99, pred_relevant_windows=[[3, 2, 1]]), "window 0 has start > end"),
+        ('{"qid": 99, "pred_relevant_windows": [[1, 2, true]]}', "window 0 is [1, 2, True]"),
+    ],
+)
+def test_two_process_read_names_the_right_line(tmp_path, extra, fragment):
+    path = _many_predictions(tmp_path, extra=extra + "\n")
+    for workers in (1, 2):
+        with pytest.raises(AnnotationError, match=re.escape(fragment)) as e:
+            read_predictions(path, workers=workers)
+        assert str(e.value).startswith(f"{path}:61: ")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grounding.data.annotations import Query, QuerySet
+from grounding.data.annotations import Query, QuerySet, RaggedWindows
 from grounding.eval import evaluate, evaluate_arrays, get_protocol, nms, span_iou
 from grounding.eval.average_precision import LENGTH_BUCKETS, MAP_THRESHOLDS
 from grounding.eval.evaluator import pack_predictions
@@ -359,3 +359,22 @@ def test_buckets_partition_the_queries(data):
     for group in ("length", "position"):
         counted = sum(row["n"] for row in res.buckets[group].values())
         assert counted == (int(in_video.sum()) if group == "length" else len(data))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 5), min_size=1, max_size=8),
+    st.lists(st.booleans(), min_size=8, max_size=8),
+    st.sampled_from([None, 1, 3]),
+)
+def test_ragged_windows_pack_like_a_dict(counts, keep, max_windows):
+    rng = np.random.default_rng(sum(counts))
+    qids = [f"q{i}" for i in range(len(counts))]
+    flat = rng.random((sum(counts), 3))
+    ragged = RaggedWindows(flat, np.array(counts), qids)
+    as_dict = {q: ragged[q].copy() for q in qids}
+    wanted = [q for q, k in zip(qids, keep, strict=False) if k] + ["missing"]
+    a = pack_predictions(ragged, wanted, max_windows=max_windows)
+    b = pack_predictions(as_dict, wanted, max_windows=max_windows)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
