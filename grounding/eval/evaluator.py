@@ -122,7 +122,9 @@ def _pack_ragged(
     k = int(counts.max()) if len(counts) else 0
     uniform = len(ragged.counts) and (ragged.counts == ragged.counts[0]).all()
     if uniform and found.all() and k == ragged.counts[0]:  # every query has K rows
-        packed = ragged.flat.reshape(len(ragged), k, 3)[rows]
+        packed = ragged.flat.reshape(len(ragged), k, 3)
+        if len(rows) != len(ragged) or (rows != np.arange(len(rows))).any():
+            packed = packed[rows]  # else the file's order is the GT's: no copy
     else:
         packed = np.full((len(qids), k, 3), np.nan)
         q_of = np.repeat(np.arange(len(qids)), counts)
