@@ -36,9 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from grounding.data.keypoints import COCO17_JOINTS
-
-COCO17_PARENTS: tuple[int, ...] = (-1, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14)
+from grounding.data.keypoints import COCO17_JOINTS, COCO17_PARENTS
 
 NTU25_JOINTS: tuple[str, ...] = (
     "spine_base",

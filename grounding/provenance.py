@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import platform
 import subprocess
 import sys
@@ -64,14 +63,6 @@ def device_name(device: str = "cpu") -> str:
 
         return torch.cuda.get_device_name(torch.device(device))
     return f"cpu: {platform.processor() or platform.machine()}"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def provenance(device: str = "cpu") -> dict:

@@ -41,6 +41,7 @@ from tqdm.auto import tqdm
 
 from grounding.data.flow import FLOW_METHODS, flow_stacks
 from grounding.data.hmdb import ActionClip
+from grounding.data.keypoints import COCO17_MIRROR
 from grounding.data.video import VideoError, read_frames, segment_indices, video_info
 from grounding.io import atomic_path
 
@@ -483,10 +484,6 @@ def skeleton_window(
     stop = len(joints) if stop is None else stop
     idx = start + segment_indices(stop - start, frames, train=train, rng=rng)
     return normalize_skeleton(joints[idx]).transpose(3, 0, 2, 1).copy()
-
-
-#: COCO-17 joint order under a left-right flip (nose stays, left/right pairs swap).
-COCO17_MIRROR: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
 
 def mirror_skeleton(x: np.ndarray, mirror: Sequence[int]) -> np.ndarray:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from grounding.data.keypoints import COCO17_HIPS, COCO17_SHOULDERS
+
 __all__ = [
     "COLOUR_BINS",
     "PersonBoxes",
@@ -36,9 +38,7 @@ __all__ = [
     "torso_colours",
 ]
 
-#: COCO-17 shoulders and hips
-SHOULDERS = (5, 6)
-HIPS = (11, 12)
+SHOULDERS, HIPS = COCO17_SHOULDERS, COCO17_HIPS
 #: levels per RGB channel of the colour histogram (``COLOUR_BINS ** 3`` bins)
 COLOUR_BINS = 3
 #: points sampled along the shoulder-to-hip line, as fractions of its length

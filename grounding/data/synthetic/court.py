@@ -24,8 +24,3 @@ D_MIN, D_MAX = 0.15, 0.9
 def nearest_hoop(x: float) -> float:
     """x of the rim nearest to ``x``."""
     return HOOP_X[0] if x < MID_X else HOOP_X[1]
-
-
-def court_side(x: float) -> str:
-    """``"left"`` or ``"right"`` half of the court."""
-    return "left" if x < MID_X else "right"

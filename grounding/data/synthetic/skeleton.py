@@ -17,35 +17,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from grounding.data.keypoints import COCO17_JOINTS
+from grounding.data.keypoints import COCO17_BONES, COCO17_INDEX, COCO17_JOINTS
 
-#: COCO keypoint names in the official order (index = joint id).
 COCO_JOINTS = COCO17_JOINTS
 NUM_JOINTS = len(COCO_JOINTS)
-J = {name: i for i, name in enumerate(COCO_JOINTS)}
-
-#: COCO skeleton bones as (joint, joint) pairs, 0-based (the COCO ``skeleton`` field minus one).
-COCO_BONES: tuple[tuple[int, int], ...] = (
-    (15, 13),
-    (13, 11),
-    (16, 14),
-    (14, 12),
-    (11, 12),
-    (5, 11),
-    (6, 12),
-    (5, 6),
-    (5, 7),
-    (6, 8),
-    (7, 9),
-    (8, 10),
-    (1, 2),
-    (0, 1),
-    (0, 2),
-    (1, 3),
-    (2, 4),
-    (3, 5),
-    (4, 6),
-)
+J = COCO17_INDEX
+COCO_BONES = COCO17_BONES
 
 
 @dataclass(frozen=True)
@@ -199,8 +176,3 @@ def forward_kinematics(p: PoseParams, body: Body) -> np.ndarray:
     out[:, J["left_ear"]] = head - 0.15 * r * fwd + 0.1 * r * up - 0.6 * side
     out[:, J["right_ear"]] = head - 0.05 * r * fwd + 0.1 * r * up + 0.6 * side
     return out
-
-
-def head_center(joints: np.ndarray) -> np.ndarray:
-    """Approximate head centre from the face joints: ``(..., 17, 2) -> (..., 2)``."""
-    return joints[..., [J["left_ear"], J["right_ear"], J["nose"]], :].mean(axis=-2)
