@@ -32,6 +32,7 @@ from grounding.data.datasets import DatasetNotFound, guess_gt
 from grounding.data.moment_detr import read_moment_detr_gt, read_predictions
 from grounding.eval import PRESETS, EvalResult, evaluate, get_protocol
 from grounding.io import check_input_file, read_json, write_json_atomic
+from grounding.plots import check_plot_dir, write_plots
 
 #: counts printed after the table when non-zero, with what each means
 COUNT_NOTES = {
@@ -186,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="points allowed by --check for metrics without their own tolerance (default 0)",
     )
     p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write PNG timelines of the best, worst and random queries and R1 per bucket here",
+    )
+    p.add_argument("--plot-n", type=int, default=12, help="queries to draw with --plot")
+    p.add_argument(
         "--strict",
         action="store_true",
         help="missing or unknown qids and windows outside the video are errors, not counts",
@@ -217,6 +226,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--tolerance must be >= 0, got {args.tolerance}")
         if args.json is not None:
             check_output_path(args.json, "--json")
+        if args.plot is not None:
+            check_plot_dir(args.plot)
+            if args.plot_n < 1:
+                raise ValueError(f"--plot-n must be >= 1, got {args.plot_n}")
         expected = load_expected(args.check, protocol.name) if args.check else None
         gt = load_gt(args.gt, clip=protocol.clip_gt)
         if not gt.queries:
@@ -269,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot write --json {args.json}: {e.strerror or e}", file=sys.stderr)
             return 2
         print(f"wrote {args.json}")
+    if args.plot is not None:
+        try:
+            files = write_plots(gt, result, args.plot, n=args.plot_n)
+        except OSError as e:
+            print(f"error: cannot write --plot {args.plot}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        print(f"wrote {len(files)} PNG files to {args.plot}")
     if expected is not None:
         metrics, tolerances = expected
         failures = check_metrics(result, metrics, tolerances, args.tolerance)

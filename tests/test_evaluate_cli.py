@@ -200,3 +200,17 @@ def test_cli_check_file_errors_name_the_file(tmp_path, capsys, content, needle):
     assert main(["--gt", str(gt), "--pred", str(pred), "--check", str(expected)]) == 2
     err = capsys.readouterr().err
     assert needle in err and str(expected) in err and err.count("\n") == 1
+
+
+def test_cli_plot_writes_pngs_and_keeps_foreign_files(tmp_path, capsys):
+    gt, pred = run_files(tmp_path)
+    out = tmp_path / "plots"
+    assert main(["--gt", str(gt), "--pred", str(pred), "--plot", str(out), "--plot-n", "2"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert "buckets.png" in names and len(names) == 3
+    assert all((out / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+    assert main(["--gt", str(gt), "--pred", str(pred), "--plot", str(out)]) == 0  # ours: redo
+    (out / "notes.txt").write_text("mine")
+    assert main(["--gt", str(gt), "--pred", str(pred), "--plot", str(out)]) == 2
+    assert "notes.txt" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "mine"

@@ -54,6 +54,10 @@ class EvalResult:
             (submitted windows outside ``[0, duration]``, scored as given), bucket sizes.
         buckets: ``{"length": {...}, "position": {...}}``: per bucket ``n`` and R1@0.5 / R1@0.7
             in percent (GT-length as a fraction of the video; GT-centre third).
+        top_windows: ``(Q, n, 2)`` the protocol's first ``n = max(recall_at)`` ranked (and
+            NMS-surviving) windows of each query, NaN where it has fewer.
+        top_scores: ``(Q, n)`` their scores (NaN where missing).
+        top_ious: ``(Q, n)`` their IoU with the matched GT window (0 where missing).
     """
 
     protocol: Protocol
@@ -62,6 +66,9 @@ class EvalResult:
     per_query: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     buckets: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    top_windows: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 2)))
+    top_scores: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
+    top_ious: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0)))
 
     def to_dict(self) -> dict:
         return {
@@ -326,6 +333,9 @@ def evaluate_arrays(
         per_query=per_query,
         counts=counts,
         buckets=buckets,
+        top_windows=kept.astype(np.float64),
+        top_scores=np.where(surv >= 0, ps[rows, np.maximum(surv, 0)], np.nan),
+        top_ious=iou.astype(np.float64),
     )
 
 
