@@ -512,11 +512,6 @@ def _(tmp: Path, env: Env) -> Run:
     return Run("train", _train_recognition(data, tmp), f"{split}:", skip=True)
 
 
-XFAIL["train-recognition-clip-missing"] = (
-    "grounding/train/recognition.py should print split.log.summary() (train agent)"
-)
-
-
 # ---- grounding.train grounding
 
 
@@ -626,15 +621,6 @@ def _(tmp: Path, env: Env) -> Run:
 def _(tmp: Path, env: Env) -> Run:
     ann, _ = _charades(tmp, sta="")
     return Run("bench", _bench(tmp, tmp), str(ann))
-
-
-XFAIL.update(
-    {
-        "bench-check-reference-garbage": "grounding/bench.py --check (bench agent)",
-        "bench-check-reference-list": "grounding/bench.py --check (bench agent)",
-        "bench-check-reference-not-utf8": "grounding/bench.py --check (bench agent)",
-    }
-)
 
 
 # ---- grounding.data.synthetic

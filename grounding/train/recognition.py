@@ -564,7 +564,7 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
         print_table(table, ["recognition (test)", "clips", "accuracy %", "recall %", "F1 %"])
         status = "finished" if record["finished"] else f"stopped after epoch {result.epochs_done}"
         if record["skipped"]:  # e.g. a missing action clip: said here, not only in metrics.json
-            print(f"skipped clips: {record['skipped']}", flush=True)
+            print(f"skipped clips: {split.log.summary()}", flush=True)
         print(
             f"{status}; train {record['seconds']['train']:.1f} s, peak memory "
             f"{max(x['self_mb'] for x in memory):.0f} MiB per process; "
