@@ -162,7 +162,7 @@ MIN_MOMENT_S = 1.0
 #: queries drawn per video (low, high exclusive): about 43 on average, of the ~185 descriptors
 #: that resolve to a unique moment in a default-profile video. The grounding heads learn the
 #: compositional sentences from the query count: on the script-derived oracle features
-#: (``grounding.data.synthetic.oracle``), for the same 42,600 training samples, the head
+#: (``grounding.research.oracle``), for the same 42,600 training samples, the head
 #: scored R1@0.5 48.3 with these ~8,500 training queries against 38.8 with half as many
 #: (generator 1.1 had 5-10 per video, ~1,100 training queries).
 QUERIES_PER_VIDEO = (40, 81)

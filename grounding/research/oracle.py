@@ -1,6 +1,6 @@
 """Oracle clip features of the synthetic dataset: what a perfect video encoder could say.
 
-``python -m grounding.data.synthetic.oracle --data DIR --out FEATS`` writes one
+``python -m grounding.research.oracle --data DIR --out FEATS`` writes one
 ``FEATS/<vid>.npy`` ``(T, D)`` per video of a generated dataset (the Charades ``<vid>.npy``
 folder layout that ``python -m grounding.train grounding --features FEATS`` reads), built from
 the video's script instead of its pixels. Training the grounding model on them measures the
@@ -24,9 +24,7 @@ temporal module and the head must work out.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +33,8 @@ from tqdm import tqdm
 
 from grounding.data.synthetic.actions import ACTIONS
 from grounding.data.synthetic.court import MID_X
-from grounding.data.synthetic.generate import GENERATOR, VERSION
-from grounding.data.synthetic.script import JERSEYS, Clip, VideoScript, make_script, video_id
+from grounding.data.synthetic.manifest import manifest_script, read_generator_settings
+from grounding.data.synthetic.script import JERSEYS, VideoScript
 from grounding.io import atomic_path
 
 COLOURS: tuple[str, ...] = tuple(JERSEYS)
@@ -76,61 +74,6 @@ def oracle_features(script: VideoScript, *, rate: float = 4.0) -> np.ndarray:
     return out
 
 
-def read_generator_settings(data: Path) -> dict:
-    """``seed``, ``fps``, ``size`` and ``videos`` of a generated dataset's ``manifest.json``
-    (``ValueError`` naming the file when it is missing, not a synthetic manifest, of another
-    generator version, whose scripts this code would not rebuild, or lists videos other than
-    the generator's ids in order, so that video ``i`` is ``manifest_script(m, i)``)."""
-    path = data / "manifest.json"
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: not a readable synthetic-dataset manifest ({e})") from e
-    missing = [k for k in ("seed", "fps", "size", "videos") if k not in m]
-    if m.get("generator") != GENERATOR or missing:
-        raise ValueError(
-            f"{path}: not a manifest of python -m grounding.data.synthetic"
-            + (f" (missing {missing})" if missing else "")
-        )
-    if m.get("version") != VERSION:
-        raise ValueError(
-            f"{path}: generator version {m.get('version')!r}, not {VERSION!r}; regenerate the "
-            "dataset so its scripts match this code"
-        )
-    if list(m["videos"]) != [video_id(i) for i in range(len(m["videos"]))]:
-        raise ValueError(
-            f"{path}: videos are not the generator's ids {video_id(0)}, {video_id(1)}, ... in "
-            "order, so their scripts cannot be rebuilt by position"
-        )
-    return m
-
-
-def manifest_script(m: dict, index: int) -> VideoScript:
-    """The script of video ``m["videos"][index]`` of a manifest read by
-    :func:`read_generator_settings` (rebuilt from its seed, fps and size)."""
-    return make_script(index, seed=m["seed"], fps=m["fps"], size=m["size"])
-
-
-@dataclass(frozen=True)
-class ScriptedClip:
-    """A trimmed action clip of a manifest's video: the video id, the clip and its player."""
-
-    vid: str
-    clip: Clip
-    player: int
-
-
-def scripted_clips(m: dict) -> dict[str, ScriptedClip]:
-    """Every trimmed clip of the videos of a manifest read by :func:`read_generator_settings`,
-    by clip name (the file stem the generator gives the clip's close-up)."""
-    out = {}
-    for index, vid in enumerate(m["videos"]):
-        script = manifest_script(m, index)
-        for c in script.clips:
-            out[c.name] = ScriptedClip(vid, c, script.segments[c.segment].player)
-    return out
-
-
 def write_oracle_features(
     data: Path, out: Path, *, rate: float = 4.0, progress: bool = True
 ) -> list[str]:
@@ -146,7 +89,7 @@ def write_oracle_features(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m grounding.data.synthetic.oracle",
+        prog="python -m grounding.research.oracle",
         description="Write script-derived oracle clip features of a synthetic dataset.",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")

@@ -1,4 +1,4 @@
-"""Recognizer accuracy from close-ups to wide-shot crops (grounding.data.synthetic.crop_gap)."""
+"""Recognizer accuracy from close-ups to wide-shot crops (grounding.research.crop_gap)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import json
 import pytest
 
 from grounding.data.synthetic import generate_dataset
-from grounding.data.synthetic.crop_gap import ROWS, crop_gap, main
+from grounding.research.crop_gap import ROWS, crop_gap, main
 from grounding.train.__main__ import main as train_main
+
+#: a dataset is generated and two recognizers trained once per module
+pytestmark = [pytest.mark.research, pytest.mark.slow]
 
 TINY = ["--width", "0.25", "--input-size", "64", "--batch-size", "4", "--workers", "0"]
 

@@ -1,10 +1,10 @@
 """How much who-does-what person-centric features hold, checked against the synthetic scripts.
 
-``python -m grounding.data.synthetic.decode --data DIR --features FEATS.h5`` reads features
+``python -m grounding.research.decode --data DIR --features FEATS.h5`` reads features
 written by ``python -m grounding.extract --persons`` (:mod:`grounding.person_features`) for a
 generated dataset and, for every (second, jersey colour) with exactly one scripted action of
 that player in that second (the oracle's colour blocks at one row per second,
-:func:`grounding.data.synthetic.oracle.oracle_features`), reads the features the way a
+:func:`grounding.research.oracle.oracle_features`), reads the features the way a
 grounding head would need to:
 
 - **colour found**: the clip's colour-bound block has a posterior mass of at least 0.2 in the
@@ -34,13 +34,9 @@ from tabulate import tabulate
 
 from grounding.data.persons import COLOUR_BINS, descriptor_dim
 from grounding.data.synthetic.actions import ACTIONS
-from grounding.data.synthetic.oracle import (
-    COLOURS,
-    manifest_script,
-    oracle_features,
-    read_generator_settings,
-)
+from grounding.data.synthetic.manifest import manifest_script, read_generator_settings
 from grounding.data.synthetic.script import JERSEYS
+from grounding.research.oracle import COLOURS, oracle_features
 
 __all__ = ["DecodeReport", "colour_bin", "decode_person_features", "main"]
 
@@ -79,8 +75,8 @@ class DecodeReport:
     def confusion_table(self) -> str:
         """The confusion matrix with each scripted action's recall (%)."""
         rows = []
-        for action, row in zip(ACTIONS, self.confusion, strict=True):
-            recall = 100 * row[ACTIONS.index(action)] / row.sum() if row.sum() else float("nan")
+        for i, (action, row) in enumerate(zip(ACTIONS, self.confusion, strict=True)):
+            recall = 100 * row[i] / row.sum() if row.sum() else float("nan")
             rows.append([action, *row.tolist(), round(recall, 2)])
         return tabulate(rows, headers=["scripted \\ decoded", *ACTIONS, "recall %"])
 
@@ -104,7 +100,7 @@ def decode_person_features(data: Path, features: Path) -> DecodeReport:
             raise ValueError(f"{features}: classes {classes} are not the synthetic actions")
         order = [classes.index(a) for a in ACTIONS]
         bins = {c: colour_bin(JERSEYS[c]) for c in COLOURS}
-        checked = found = bound = anyone = 0
+        checked = found = anyone = 0
         confusion = np.zeros((n_actions, n_actions), np.int64)
         for index, vid in enumerate(m["videos"]):
             if vid not in f:
@@ -122,20 +118,19 @@ def decode_person_features(data: Path, features: Path) -> DecodeReport:
                         continue
                     mass = pairs[t, :, bins[colour]]
                     checked += 1
-                    hit = mass.sum() >= FOUND_MASS
-                    found += hit
-                    bound += hit and int(np.argmax(mass)) == acts[0]
-                    if hit:
+                    if mass.sum() >= FOUND_MASS:
+                        found += 1
                         confusion[acts[0], int(np.argmax(mass))] += 1
                     anyone += int(np.argmax(posterior[t])) == acts[0]
     if not checked:
         raise ValueError(f"{features}: no (second, player) pair with one scripted action")
+    bound = int(np.trace(confusion))  # colour found and the scripted action decoded
     return DecodeReport(checked, found / checked, bound / checked, anyone / checked, confusion)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m grounding.data.synthetic.decode",
+        prog="python -m grounding.research.decode",
         description="Check person-centric features against the synthetic scripts.",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")

@@ -4,9 +4,9 @@ The generator renders every trimmed action clip as a close-up (a camera followin
 player); the grounding videos show the same frames in a wide shot of one to three players, and
 the two-stream model's grounding features (:mod:`grounding.person_features`) crop each player
 out of the wide shot. A recognizer trained on close-ups only loses much of its accuracy on
-those crops (``python -m grounding.data.synthetic.crop_gap`` measures how much).
+those crops (``python -m grounding.research.crop_gap`` measures how much).
 
-``python -m grounding.data.synthetic.wide_clips --data DIR --out OUT`` writes an HMDB51-style
+``python -m grounding.research.wide_clips --data DIR --out OUT`` writes an HMDB51-style
 ``OUT/actions`` holding every clip of ``DIR/actions`` (links to the close-ups and their
 skeletons, the same split) plus, for every *training* clip, ``<clip>_wide.mp4``: the clip's
 frames of the wide video, cropped around its player at the framing of
@@ -15,11 +15,6 @@ height over the clip, centre following the player, smoothed), with the crop's sk
 ``actions/skeletons``. The test clips stay the close-ups, so ``grounding.train recognition
 --data OUT`` reports an accuracy comparable with a run on ``DIR``. Training and test clips
 come from the generator's video split, so no grounding test video is seen.
-
-``--every-segment`` also crops every other scripted action of every player of the training
-videos (``<vid>_p<player>_s<segment>_<action>_wide.mp4``, cut to the frames the wide shot
-shows the player, at least :data:`MIN_SEGMENT_S` seconds): what the person-centric features
-see, every player at every moment, rather than the trimmed clips' actions only.
 """
 
 from __future__ import annotations
@@ -35,24 +30,20 @@ from tqdm import tqdm
 
 from grounding.data.action_dataset import load_skeleton
 from grounding.data.persons import crop_square, person_boxes
-from grounding.data.synthetic.oracle import (
+from grounding.data.synthetic.manifest import (
     ScriptedClip,
-    manifest_script,
     read_generator_settings,
     scripted_clips,
 )
-from grounding.data.synthetic.script import Clip
 from grounding.data.synthetic.writers import write_skeleton, write_video
 from grounding.data.video import read_frames
 from grounding.io import atomic_write
 from grounding.train.recognition import read_split
 
-__all__ = ["crop_track", "main", "visible_segments", "write_wide_clips"]
+__all__ = ["crop_track", "main", "write_wide_clips"]
 
 #: frames of the moving average that smooths the crop centre
 SMOOTH_FRAMES = 5
-#: shortest visible span (seconds) of a segment cropped by ``every_segment``
-MIN_SEGMENT_S = 1.5
 
 
 def crop_track(
@@ -68,7 +59,7 @@ def crop_track(
     seen = np.flatnonzero(boxes.present[:, 0])
     if not len(seen):
         raise ValueError(f"player {player} is visible in none of frames [{start}, {end})")
-    nearest = seen[np.abs(np.arange(len(windows))[:, None] - seen[None, :]).argmin(1)]
+    nearest = seen[np.abs(np.arange(end - start)[:, None] - seen[None, :]).argmin(1)]
     centre = boxes.centre[nearest, 0]
     pad = SMOOTH_FRAMES // 2
     padded = np.pad(centre, ((pad, pad), (0, 0)), mode="edge")
@@ -92,36 +83,6 @@ def _wide_clip(
     own[..., :2] = (own[..., :2] - (centre[:, None, None, :] - side / 2)) * k
     own[..., 2] *= np.all((own[..., :2] >= 0) & (own[..., :2] < size), axis=-1)
     return crops, own
-
-
-def visible_segments(
-    data: Path, m: dict, vids: set[str], *, scale: float = 2.5
-) -> list[tuple[ScriptedClip, str]]:
-    """Every scripted action of the videos ``vids`` of the dataset in ``data`` (manifest
-    ``m``, :func:`read_generator_settings`) that is no trimmed clip's, as a
-    :class:`ScriptedClip` cut to the frames the wide shot shows its player (first to last
-    visible frame), when that span lasts at least :data:`MIN_SEGMENT_S` seconds, with its
-    action (the recognition class)."""
-    out = []
-    for index, vid in enumerate(m["videos"]):
-        if vid not in vids:
-            continue
-        script = manifest_script(m, index)
-        taken = {c.segment for c in script.clips}
-        joints = load_skeleton(data / "skeletons" / f"{vid}.npz")
-        for i, seg in enumerate(script.segments):
-            if i in taken:
-                continue
-            frames = np.arange(seg.start, seg.end)
-            own = joints[:, seg.player : seg.player + 1]
-            boxes = person_boxes(own, np.stack([frames, frames + 1], -1), scale=scale)
-            seen = np.flatnonzero(boxes.present[:, 0])
-            if not len(seen) or seen[-1] + 1 - seen[0] < MIN_SEGMENT_S * int(m["fps"]):
-                continue
-            name = f"{vid}_p{seg.player}_s{i:02d}_{seg.action}"
-            clip = Clip(name, i, seg.start + int(seen[0]), seg.start + int(seen[-1]) + 1)
-            out.append((ScriptedClip(vid, clip, seg.player), seg.action))
-    return out
 
 
 def _link(target: Path, link: Path) -> None:
@@ -154,12 +115,11 @@ def write_wide_clips(
     out: Path,
     *,
     scale: float = 2.5,
-    every_segment: bool = False,
     progress: bool = True,
 ) -> dict[str, int]:
     """Write ``out/actions`` (module docstring); returns the counts of linked clips, of
-    wide crops of training clips, of training clips whose player the wide shot never shows
-    (no crop) and of the other actions' crops (``every_segment``; else 0).
+    wide crops of training clips and of training clips whose player the wide shot never
+    shows (no crop).
     Re-running skips the crops already written."""
     m = read_generator_settings(data)
     split, skeletons = read_split(data, split=1)
@@ -168,7 +128,6 @@ def write_wide_clips(
     lines: dict[str, list[str]] = {c: [] for c in split.classes}
     clips = scripted_clips(m)
     cropped = unseen = 0
-    train_vids: set[str] = set()
     for subset, items in (("train", split.train), ("test", split.test)):
         for clip in tqdm(items, desc=f"wide clips ({subset})", disable=not progress):
             name = clip.path.stem
@@ -180,20 +139,12 @@ def write_wide_clips(
                 continue
             if name not in clips:
                 raise ValueError(f"{clip.path}: no clip {name!r} in the scripts of {data}")
-            train_vids.add(clips[name].vid)
             video = _write_crop(data, dst, clips[name], cls, size, fps, scale)
             if video is None:
                 unseen += 1
                 continue
             lines[cls].append(f"{video.name} 1")
             cropped += 1
-    segments = visible_segments(data, m, train_vids, scale=scale) if every_segment else []
-    for scripted, cls in tqdm(segments, desc="wide segments", disable=not progress):
-        if cls not in lines:
-            raise ValueError(f"{data}: action {cls!r} of {scripted.clip.name} is no split class")
-        video = _write_crop(data, dst, scripted, cls, size, fps, scale)
-        if video is not None:  # visible_segments keeps only clips with the player in view
-            lines[cls].append(f"{video.name} 1")
     for cls, rows in lines.items():
         path = dst / "splits" / f"{cls}_test_split1.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,38 +154,29 @@ def write_wide_clips(
         "linked": len(split.train) + len(split.test),
         "wide": cropped,
         "unseen": unseen,
-        "segments": len(segments),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m grounding.data.synthetic.wide_clips",
+        prog="python -m grounding.research.wide_clips",
         description="Add wide-shot person crops of the training clips to a synthetic dataset.",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")
     p.add_argument("--out", required=True, type=Path, help="new dataset folder (actions/)")
     p.add_argument("--scale", type=float, default=2.5, help="crop side over pose height")
-    p.add_argument(
-        "--every-segment",
-        action="store_true",
-        help="also crop every other action of every player of the training videos",
-    )
     args = p.parse_args(argv)
     if args.out.resolve() == args.data.resolve():
         print("error: --out must differ from --data", file=sys.stderr)
         return 2
     try:
-        counts = write_wide_clips(
-            args.data, args.out, scale=args.scale, every_segment=args.every_segment
-        )
+        counts = write_wide_clips(args.data, args.out, scale=args.scale)
     except (ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(
         f"{counts['linked']} clips linked, {counts['wide']} wide crops, {counts['unseen']} "
-        f"training clips skipped (player outside the wide shot), {counts['segments']} other "
-        f"actions cropped: {args.out / 'actions'}"
+        f"training clips skipped (player outside the wide shot): {args.out / 'actions'}"
     )
     return 0
 

@@ -1,4 +1,4 @@
-"""Script-derived oracle features of the synthetic dataset."""
+"""Script-derived oracle features of the synthetic dataset (grounding.research.oracle)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ import pytest
 from grounding.data.features import open_features
 from grounding.data.synthetic.actions import ACTIONS
 from grounding.data.synthetic.generate import GENERATOR, VERSION
-from grounding.data.synthetic.oracle import (
+from grounding.data.synthetic.script import make_script, video_id
+from grounding.research.oracle import (
     COLOURS,
     ORACLE_DIM,
     main,
     oracle_features,
-    read_generator_settings,
     write_oracle_features,
 )
-from grounding.data.synthetic.script import make_script, video_id
+
+pytestmark = pytest.mark.research
 
 A = len(ACTIONS)
 
@@ -89,22 +90,3 @@ def test_cli_reports_a_missing_or_foreign_manifest(tmp_path, capsys) -> None:
     (tmp_path / "manifest.json").write_text('{"generator": "other"}', encoding="utf-8")
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "not a manifest" in capsys.readouterr().err
-
-
-def test_a_manifest_of_another_generator_version_is_refused(tmp_path) -> None:
-    _manifest(tmp_path, version="0.9")
-    with pytest.raises(ValueError, match=r"generator version '0\.9'"):
-        write_oracle_features(tmp_path, tmp_path / "o", progress=False)
-
-
-def test_a_manifest_whose_videos_are_not_the_generator_ids_in_order_is_refused(tmp_path) -> None:
-    _manifest(tmp_path, n=3)
-    m = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
-    m["videos"] = [m["videos"][1], m["videos"][0], m["videos"][2]]
-    (tmp_path / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"generator's ids syn00000, syn00001, \.\.\. in order"):
-        read_generator_settings(tmp_path)
-    m["videos"] = ["syn00000", "clip_b"]
-    (tmp_path / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
-    with pytest.raises(ValueError, match=r"manifest\.json: videos are not"):
-        write_oracle_features(tmp_path, tmp_path / "o", progress=False)

@@ -1,6 +1,6 @@
 """Where the two-stream recognizer's accuracy goes between its close-ups and the grounding videos.
 
-``python -m grounding.data.synthetic.crop_gap --data DIR --checkpoint CKPT`` runs a two-stream
+``python -m grounding.research.crop_gap --data DIR --checkpoint CKPT`` runs a two-stream
 recognition checkpoint on every test clip of a generated dataset five ways, from the
 recognizer's own test setting to the inputs its grounding features are made of
 (:mod:`grounding.person_features`):
@@ -32,7 +32,7 @@ import torch
 from tabulate import tabulate
 from tqdm import tqdm
 
-from grounding.data.synthetic.oracle import read_generator_settings, scripted_clips
+from grounding.data.synthetic.manifest import read_generator_settings, scripted_clips
 from grounding.data.video import video_info
 from grounding.extract import load_recognizer, snippet_starts
 from grounding.person_features import person_clip_inputs
@@ -129,7 +129,7 @@ def crop_gap(data: Path, checkpoint: Path, *, limit: int | None = None) -> CropG
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m grounding.data.synthetic.crop_gap",
+        prog="python -m grounding.research.crop_gap",
         description="Recognizer accuracy from close-ups to the wide-shot crops of grounding.",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")

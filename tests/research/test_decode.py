@@ -1,4 +1,4 @@
-"""Person-feature decoding against the synthetic scripts (grounding.data.synthetic.decode)."""
+"""Person-feature decoding against the synthetic scripts (grounding.research.decode)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ import pytest
 from grounding.data.persons import COLOUR_BINS, descriptor_dim
 from grounding.data.synthetic import generate_dataset
 from grounding.data.synthetic.actions import ACTIONS
-from grounding.data.synthetic.decode import colour_bin, decode_person_features, main
-from grounding.data.synthetic.oracle import COLOURS, oracle_features, read_generator_settings
+from grounding.data.synthetic.manifest import read_generator_settings
 from grounding.data.synthetic.script import JERSEYS, make_script
+from grounding.research.decode import colour_bin, decode_person_features, main
+from grounding.research.oracle import COLOURS, oracle_features
+
+#: a dataset is generated once per module
+pytestmark = [pytest.mark.research, pytest.mark.slow]
 
 A = len(ACTIONS)
 C = descriptor_dim(COLOUR_BINS)

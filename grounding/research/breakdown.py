@@ -1,5 +1,5 @@
 """Recall of grounding predictions per kind of query relation, on a generated synthetic dataset:
-``python -m grounding.data.synthetic.breakdown --data DIR --pred PRED.jsonl [--split test]``.
+``python -m grounding.research.breakdown --data DIR --pred PRED.jsonl [--split test]``.
 
 Every synthetic query comes from a :class:`~grounding.data.synthetic.queries.Descriptor` whose
 ``relation`` says what the sentence asks beyond "who does what": ``none``, ``right_after``,
@@ -26,7 +26,7 @@ from tabulate import tabulate
 from grounding.data.annotations import AnnotationError
 from grounding.data.datasets import load_split
 from grounding.data.moment_detr import read_predictions
-from grounding.data.synthetic.oracle import manifest_script, read_generator_settings
+from grounding.data.synthetic.manifest import manifest_script, read_generator_settings
 from grounding.data.synthetic.queries import RELATION_WEIGHT, make_queries
 from grounding.eval import PRESETS, evaluate, get_protocol
 
@@ -93,7 +93,7 @@ def relation_breakdown(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m grounding.data.synthetic.breakdown",
+        prog="python -m grounding.research.breakdown",
         description="Recall of grounding predictions per query relation (synthetic dataset).",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")

@@ -1,4 +1,4 @@
-"""Recall per query relation on the synthetic dataset (grounding.data.synthetic.breakdown)."""
+"""Recall per query relation on the synthetic dataset (grounding.research.breakdown)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import pytest
 
 from grounding.data.datasets import load_split
 from grounding.data.synthetic import generate_dataset
-from grounding.data.synthetic.breakdown import main, query_relations, relation_breakdown
 from grounding.data.synthetic.queries import RELATION_WEIGHT
+from grounding.research.breakdown import main, query_relations, relation_breakdown
+
+#: a dataset is generated once per module
+pytestmark = [pytest.mark.research, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Wide-shot crops of the synthetic training clips (grounding.data.synthetic.wide_clips)."""
+"""Wide-shot crops of the synthetic training clips (grounding.research.wide_clips)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ import pytest
 from grounding.data.action_dataset import load_skeleton
 from grounding.data.hmdb import read_hmdb51_split
 from grounding.data.synthetic import generate_dataset
-from grounding.data.synthetic.wide_clips import (
-    MIN_SEGMENT_S,
-    SMOOTH_FRAMES,
-    crop_track,
-    main,
-    write_wide_clips,
-)
 from grounding.data.video import video_info
+from grounding.research.wide_clips import SMOOTH_FRAMES, crop_track, main, write_wide_clips
+
+pytestmark = pytest.mark.research
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +43,7 @@ def test_crop_track_follows_the_player_at_the_pose_framing():
         crop_track(joints, 0, 0, 2)
 
 
+@pytest.mark.slow
 def test_wide_clips_add_crops_of_the_training_clips_only(data, tmp_path):
     out = tmp_path / "wide"
     counts = write_wide_clips(data, out, progress=False)
@@ -74,27 +71,9 @@ def test_wide_clips_add_crops_of_the_training_clips_only(data, tmp_path):
     assert wide[0].path.stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_cli_refuses_writing_into_the_source(data, tmp_path, capsys):
     assert main(["--data", str(data), "--out", str(data)]) == 2
     assert "--out must differ" in capsys.readouterr().err
     assert main(["--data", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "manifest" in capsys.readouterr().err
-
-
-def test_every_segment_adds_the_other_actions_of_the_training_videos(data, tmp_path):
-    out = tmp_path / "every"
-    counts = write_wide_clips(data, out, every_segment=True, progress=False)
-    plain = write_wide_clips(data, tmp_path / "plain", progress=False)
-    assert plain["segments"] == 0 and counts["wide"] == plain["wide"]
-    before, after = _split(data), _split(out)
-    assert sorted(c.path.name for c in after.test) == sorted(c.path.name for c in before.test)
-    known = {c.path.stem for c in before.train}
-    extra = [c for c in after.train if c.path.stem.removesuffix("_wide") not in known]
-    assert len(extra) == counts["segments"] > 0
-    train_vids = {c.path.stem.split("_")[0] for c in before.train}
-    test_vids = {c.path.stem.split("_")[0] for c in before.test}
-    for clip in extra:
-        vid, _, _, action = clip.path.stem.removesuffix("_wide").split("_", 3)
-        assert vid in train_vids and vid not in test_vids
-        assert clip.class_name == action and after.classes[clip.label] == action
-        assert video_info(clip.path).n_frames >= MIN_SEGMENT_S * 8  # the fixture's fps
