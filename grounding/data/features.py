@@ -6,7 +6,9 @@ The layouts the grounding literature ships:
   HDF5 keyed by vid;
 - ``vgg`` (Charades-STA, 2D-TAN): one HDF5 file ``f[vid]`` of shape ``(T, 4096)``;
 - ``c3d`` (ActivityNet, 2D-TAN/MMN): ``sub_activitynet_v1-3.c3d.hdf5`` with
-  ``f[vid]['c3d_features']`` of shape ``(T, 500)``.
+  ``f[vid]['c3d_features']`` of shape ``(T, 500)``;
+- Moment-DETR / Lighthouse (CLIP, SlowFast, ...): a folder of ``<vid>.npz``, the ``(T, D)`` array
+  under the key ``features`` (or the file's only array).
 
 Every store validates what it returns: a 2-D numeric array with ``T >= 1`` and only finite values,
 converted to float32; anything else raises :class:`FeatureError` naming the file and the video.
@@ -20,6 +22,7 @@ never unpickled (``np.load(..., allow_pickle=False)``).
 from __future__ import annotations
 
 import abc
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,7 @@ __all__ = [
     "HDF5Features",
     "MissingFeatures",
     "NpyFolderFeatures",
+    "NpzFolderFeatures",
     "open_features",
     "resample_features",
 ]
@@ -222,6 +226,55 @@ class NpyFolderFeatures(FeatureStore):
         return self._load(vid, mmap_mode="r").shape
 
 
+class NpzFolderFeatures(NpyFolderFeatures):
+    """A folder with one ``<vid>.npz`` per video (Moment-DETR / Lighthouse layout): the
+    ``(T, D)`` array under the key ``features``, or the file's only array."""
+
+    KEY = "features"
+
+    def _file(self, vid: str) -> Path:
+        return self.root / f"{vid}.npz"
+
+    def keys(self) -> list[str]:
+        if self._keys is None:
+            self._keys = sorted(p.stem for p in self.root.glob("*.npz") if p.is_file())
+        return self._keys
+
+    def _member(self, names: list[str], path: Path, vid: str) -> str:
+        if self.KEY in names:
+            return self.KEY
+        if len(names) == 1:
+            return names[0]
+        raise FeatureError(
+            path, vid, f"holds {sorted(names)}: expected a {self.KEY!r} array or a single array"
+        )
+
+    def _read(self, vid: str) -> np.ndarray:
+        path = self._file(vid)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                return f[self._member(list(f.files), path, vid)]
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise FeatureError(path, vid, f"not a readable .npz archive ({e})") from None
+
+    def _shape(self, vid: str) -> tuple[int, ...]:
+        """The array's shape from its .npy header inside the archive (nothing else is read)."""
+        path = self._file(vid)
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = [n.removesuffix(".npy") for n in z.namelist()]
+                member = self._member(names, path, vid)
+                with z.open(f"{member}.npy") as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        return np.lib.format.read_array_header_1_0(f)[0]
+                    if version == (2, 0):
+                        return np.lib.format.read_array_header_2_0(f)[0]
+            return self._read(vid).shape
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+            raise FeatureError(path, vid, f"not a readable .npz archive ({e})") from None
+
+
 class HDF5Features(FeatureStore):
     """One HDF5 file keyed by video id.
 
@@ -340,7 +393,11 @@ def _open_store(path: Path, *, feature_type: str) -> FeatureStore:
         raise ValueError(f"unknown feature_type {feature_type!r}; known: {sorted(FEATURE_TYPES)}")
     path = Path(path)
     if path.is_dir():
-        return NpyFolderFeatures(path)
+        has_npy = any(p.is_file() for p in path.glob("*.npy"))
+        has_npz = any(p.is_file() for p in path.glob("*.npz"))
+        if has_npy and has_npz:
+            raise ValueError(f"{path}: holds both <vid>.npy and <vid>.npz files; keep one layout")
+        return NpzFolderFeatures(path) if has_npz else NpyFolderFeatures(path)
     if path.suffix.lower() in _HDF5_SUFFIXES:
         return HDF5Features(path, dataset_key=spec.dataset_key)
     if not path.exists():
@@ -348,7 +405,8 @@ def _open_store(path: Path, *, feature_type: str) -> FeatureStore:
             f"{feature_type} features not found: {path} (expected {spec.description})"
         )
     raise ValueError(
-        f"{path}: expected a folder of <vid>.npy or an HDF5 file ({', '.join(_HDF5_SUFFIXES)})"
+        f"{path}: expected a folder of <vid>.npy or <vid>.npz, or an HDF5 file "
+        f"({', '.join(_HDF5_SUFFIXES)})"
     )
 
 

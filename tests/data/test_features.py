@@ -152,7 +152,7 @@ def test_open_features(tmp_path):
         open_features(tmp_path / "missing.h5", feature_type="vgg")
     (tmp_path / "x.pt").write_bytes(b"")
     with pytest.raises(
-        ValueError, match=re.escape("expected a folder of <vid>.npy or an HDF5 file")
+        ValueError, match=re.escape("expected a folder of <vid>.npy or <vid>.npz, or an HDF5 file")
     ):
         open_features(tmp_path / "x.pt", feature_type="vgg")
 
@@ -224,3 +224,33 @@ def test_resample_by_hand():
         resample_features(np.zeros(3), 2)
     with pytest.raises(ValueError, match="n must be >= 1"):
         resample_features(x, 0)
+
+
+def test_npz_folder_moment_detr_layout(tmp_path):
+    from grounding.data.features import NpzFolderFeatures
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "a.npz", features=rng.random((5, 8)).astype(np.float32))
+    np.savez(tmp_path / "b.npz", rng.random((3, 8)))  # the only array, saved as arr_0
+    store = open_features(tmp_path, feature_type="i3d")
+    assert isinstance(store, NpzFolderFeatures)
+    assert store.keys() == ["a", "b"] and store.dim == 8
+    assert store["a"].shape == (5, 8) and store["b"].dtype == np.float32
+
+
+def test_npz_folder_errors_name_the_file(tmp_path):
+    np.savez(tmp_path / "a.npz", features=np.ones((5, 8)))
+    np.savez(tmp_path / "b.npz", x=np.ones((5, 8)), y=np.ones((5, 8)))
+    with pytest.raises(FeatureError, match=r"b\.npz \[b\]: holds \['x', 'y'\]"):
+        open_features(tmp_path, feature_type="i3d")
+    (tmp_path / "b.npz").write_bytes(b"not a zip")
+    with pytest.raises(FeatureError, match=r"b\.npz \[b\]: not a readable \.npz"):
+        open_features(tmp_path, feature_type="i3d")
+    (tmp_path / "b.npz").unlink()
+    np.savez(tmp_path / "b.npz", features=np.ones((5, 7)))
+    np.savez(tmp_path / "c.npz", features=np.ones((2, 8)))
+    with pytest.raises(FeatureError, match=r"b\.npz \[b\]: feature width 7"):
+        open_features(tmp_path, feature_type="i3d")
+    np.save(tmp_path / "d.npy", np.ones((5, 8)))
+    with pytest.raises(ValueError, match="both"):
+        open_features(tmp_path, feature_type="i3d")
