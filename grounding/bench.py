@@ -140,12 +140,20 @@ def table_metrics(dataset: str, results: dict[str, ModelRuns]) -> tuple[str, ...
 
 
 def results_table(results: dict[str, ModelRuns], metrics: tuple[str, ...] = TABLE_METRICS) -> str:
+    """Mean ± std over seeds per model (two decimals), plus the number of test queries a model
+    left without a prediction (e.g. no features for their video) when any did."""
+    missing = {
+        name: max(r.counts.get("missing_predictions", 0) for r in mr.runs.values())
+        for name, mr in results.items()
+    }
+    extra = ["unscored queries"] if any(missing.values()) else []
     rows = []
     for name, mr in results.items():
-        rows.append(
-            [name] + [format_mean_std([r.metrics[k] for r in mr.runs.values()]) for k in metrics]
-        )
-    return tabulate(rows, headers=["model", *metrics], tablefmt="github")
+        cells = [format_mean_std([r.metrics[k] for r in mr.runs.values()]) for k in metrics]
+        rows.append([name, *cells, *([str(missing[name])] if extra else [])])
+    return tabulate(
+        rows, headers=["model", *metrics, *extra], tablefmt="github", disable_numparse=True
+    )
 
 
 def results_document(
@@ -418,7 +426,8 @@ def run(config: BenchConfig) -> Path:
     if not failures:
         tables_dir = out.parent / f"{out.stem}_tables"
         make_all(doc, "md", tables_dir, out.stem)
-        print(f"wrote tables and figures to {tables_dir}")
+        written = sorted(p.name for p in tables_dir.glob(f"{out.stem}_*"))
+        print(f"wrote {', '.join(written)} to {tables_dir}")
     if failures:
         raise RegressionFailed(failures)
     return out

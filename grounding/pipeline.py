@@ -136,7 +136,12 @@ class ModelRuns:
         # per-query hits averaged over seeds -> bootstrap CI of R1@0.5 over queries
         hits = np.mean([r.per_query["R1@0.5"] for r in self.runs.values()], axis=0)
         lo, hi = paired_bootstrap_ci(hits, n_boot=1000, seed=0)
-        return out | {"bootstrap_ci": {"R1@0.5": [round(100 * lo, 2), round(100 * hi, 2)]}}
+        # test queries a run left without a prediction (e.g. no features for their video)
+        missing = max(r.counts.get("missing_predictions", 0) for r in self.runs.values())
+        return out | {
+            "bootstrap_ci": {"R1@0.5": [round(100 * lo, 2), round(100 * hi, 2)]},
+            "queries_without_prediction": missing,
+        }
 
 
 #: recognition ablations: paper Table 3 (temporal module) and Figure 10 (spatial module)
