@@ -209,3 +209,17 @@ def test_real_results_files_validate():
 
     for path in sorted(Path(__file__).parents[1].glob("results/*/*.json")):
         load_results(path)
+
+
+def test_table4_shows_discounted_recall_for_the_cd_splits():
+    from grounding.tables import table4
+
+    metrics = {"R1@0.5": 10.0, "R1@0.7": 5.0, "R5@0.5": 40.0, "R5@0.7": 20.0, "mIoU": 12.0}
+    metrics |= {f"d{k}": v / 2 for k, v in metrics.items() if k.startswith("R")}
+    entry = {"mean": metrics, "per_seed": {"0": metrics}}
+    doc = {"dataset": "charades-cd", "split": "test_ood", "grounding": {"prior-only": entry}}
+    _, headers, rows = table4(doc)
+    assert headers[6:10] == ["dR1@0.5", "dR1@0.7", "dR5@0.5", "dR5@0.7"]
+    assert rows[0][6] == "5.00"
+    _, headers, _ = table4(doc | {"dataset": "charades"})
+    assert "dR1@0.5" not in headers
