@@ -1,5 +1,5 @@
-"""Torch dataset of grounding queries over precomputed clip features (DESIGN.md §4, feature
-path).
+"""Torch dataset of grounding queries over precomputed clip features (docs/design.md, "The
+paper's model", feature path).
 
 One item per query of a :class:`~grounding.data.annotations.QuerySet`:
 

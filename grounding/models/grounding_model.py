@@ -1,6 +1,6 @@
-"""The feature-path grounding model (DESIGN.md §4): precomputed clip features -> projection
-(+ learned clip positions) -> query conditioning -> temporal module (MHSSA by default, eqs.
-10-14) -> 2D moment-map head with the sentence.
+"""The feature-path grounding model (docs/design.md, "The paper's model"): precomputed clip
+features -> projection (+ learned clip positions) -> query conditioning -> temporal module
+(MHSSA by default, eqs. 10-14) -> 2D moment-map head with the sentence.
 
 Sentences enter standardised per dimension with the training split's statistics
 (:class:`SentenceStandardizer`, fitted by :meth:`GroundingModel.fit_sentence_stats` before

@@ -1,4 +1,5 @@
-"""Measured speed (DESIGN.md §7): latency per query, end to end per video, recognition FPS.
+"""Measured speed (docs/design.md, "Speed"): latency per query, end to end per video,
+recognition FPS.
 
 One concept per module:
 

@@ -1,10 +1,10 @@
 """Timing primitives: device choice, synchronised latency measurement, peak memory, threads.
 
-Every number is measured on the device it is reported for (DESIGN.md §7): :func:`measure_latency`
-runs ``warmup`` untimed calls, then times ``iters`` calls one by one under
-``torch.inference_mode()``, calling ``torch.cuda.synchronize()`` before starting and after
-finishing each timed call on CUDA (kernels run asynchronously, so without it a timer measures
-only the kernel launches).
+Every number is measured on the device it is reported for (docs/design.md, "Speed"):
+:func:`measure_latency` runs ``warmup`` untimed calls, then times ``iters`` calls one by one
+under ``torch.inference_mode()``, calling ``torch.cuda.synchronize()`` before starting and
+after finishing each timed call on CUDA (kernels run asynchronously, so without it a timer
+measures only the kernel launches).
 
 Peak memory (:class:`PeakMemory`) is what the device can tell:
 

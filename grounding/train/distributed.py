@@ -1,4 +1,4 @@
-"""Distributed data parallel training under ``torchrun`` (DESIGN.md §8).
+"""Distributed data parallel training under ``torchrun`` (docs/design.md, "Scale").
 
 ``torchrun --nproc_per_node=2 -m grounding.train ...`` starts one process per rank with
 ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` in the environment; :func:`init_distributed` reads
