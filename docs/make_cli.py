@@ -1,0 +1,76 @@
+"""Write docs/cli.md from each command's ``--help``: ``python docs/make_cli.py``.
+
+Run it after changing a command's flags; the page is the ``--help`` text of every command, so
+the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: (section, module, extra argv before --help, one-line summary)
+COMMANDS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("Benchmark", "grounding.bench", (), "the one command: data to tables, cached stages"),
+    ("Evaluation", "grounding.evaluate", (), "score a prediction file against a GT"),
+    ("Evaluation", "grounding.compare", (), "paired comparison of prediction files"),
+    ("Evaluation", "grounding.tables", (), "tables and figures of a results file"),
+    ("Training", "grounding.train", (), "the training commands"),
+    ("Training", "grounding.train", ("recognition",), "action recognizer on trimmed clips"),
+    ("Training", "grounding.train", ("grounding",), "grounding model on clip features"),
+    ("Training", "grounding.extract", (), "clip features from a recognizer"),
+    ("Speed", "grounding.speed", (), "latency, end-to-end time, recognizer FPS"),
+    ("Data", "grounding.data.synthetic", (), "generate the synthetic dataset"),
+    ("Data", "grounding.data.bundled.build", (), "maintainers: rebuild the shipped annotations"),
+    ("Research", "grounding.research.oracle", (), "script-derived oracle features"),
+    ("Research", "grounding.research.decode", (), "person features against the scripts"),
+    ("Research", "grounding.research.breakdown", (), "recall per query relation"),
+    ("Research", "grounding.research.crop_gap", (), "recognizer accuracy, close-up to wide"),
+    ("Research", "grounding.research.wide_clips", (), "wide-shot crops of the training clips"),
+)
+
+
+def help_text(module: str, extra: tuple[str, ...]) -> str:
+    env = {**os.environ, "COLUMNS": "100"}
+    done = subprocess.run(
+        [sys.executable, "-m", module, *extra, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return done.stdout.rstrip()
+
+
+def render() -> str:
+    out = [
+        "# Commands",
+        "",
+        "Every command and flag, as each command's `--help` prints it (written by",
+        "`python docs/make_cli.py`; run it again after changing a flag). Design:",
+        "[design.md](design.md); evaluation presets: [protocols.md](protocols.md).",
+        "",
+    ]
+    out += [f"- `python -m {m}{''.join(' ' + a for a in e)}`: {s}" for _, m, e, s in COMMANDS]
+    section = None
+    for sec, module, extra, _ in COMMANDS:
+        if sec != section:
+            out += ["", f"## {sec}"]
+            section = sec
+        out += ["", f"### `python -m {' '.join([module, *extra])}`", "", "```text"]
+        out += [help_text(module, extra), "```"]
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    (ROOT / "docs" / "cli.md").write_text(render(), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
