@@ -47,6 +47,55 @@ def help_text(module: str, extra: tuple[str, ...]) -> str:
     return done.stdout.rstrip()
 
 
+#: hand-written part of the page: the commands in the order one runs them
+WORKFLOWS = """## Workflows
+
+The bench by hand, stage by stage (synthetic data; the same commands take real data):
+
+```bash
+python -m grounding.data.synthetic --out DATA --videos 200 --seed 0 --preview
+python -m grounding.train recognition --data DATA --out runs/rec --model ours   # or gtn, dgcn
+python -m grounding.extract --data DATA --checkpoint runs/rec/checkpoint.pt --out runs/feats.h5
+python -m grounding.train grounding --data DATA --features runs/feats.h5 --out runs/gr
+python -m grounding.evaluate --gt DATA/charades_sta_test.txt --pred runs/gr/predictions.jsonl
+```
+
+`grounding.extract --persons` (two-stream checkpoints; the bench's `ours` features) is
+person-centric: for every clip and every person of the video's pose file
+(`DATA/skeletons/<vid>.npz`, COCO-17 `(T, M, 17, 3)`), the frames are cropped around the person
+at the close-ups' framing; the clip's feature holds the people's fused features pooled by mean
+and max, and each person's class posterior bound to an appearance descriptor (jersey colour,
+tallest / shortest, court half). `--rgb-input diff` feeds the RGB stream TSN's RGB difference
+instead of frames (the default profile does).
+
+Starting both streams from a BN-Inception state dict you have (TSN's Caffe-converted
+`bn_inception` weights or this package's keys; `.pth` or `.safetensors`; its SHA-256 is stored
+in the run's config):
+
+```bash
+python -m grounding.train recognition --data DATA --out runs/rec --rgb-weights bn_inception.pth
+python -m grounding.bench --profile paper --rgb-weights bn_inception.pth
+```
+
+Checkpoints are written atomically every epoch; `--resume` continues a run. The same commands
+run under DistributedDataParallel (gloo on CPU, nccl on GPU):
+
+```bash
+torchrun --nproc_per_node=2 -m grounding.train recognition --data DATA --out runs/rec
+```
+
+Tables, figures and speed:
+
+```bash
+python -m grounding.tables results/synthetic/smoke.json --format md      # or latex, --out DIR
+python -m grounding.bench --speed                                        # the profile's models
+python -m grounding.speed --device auto --json speed.json                # both FPS definitions
+python benchmarks/bench_evaluator.py                                     # evaluator speed
+pytest benchmarks/                                                       # pytest-benchmark suites
+```
+"""
+
+
 def render() -> str:
     out = [
         "# Commands",
@@ -55,14 +104,17 @@ def render() -> str:
         "`python docs/make_cli.py`; run it again after changing a flag). Design:",
         "[design.md](design.md); evaluation presets: [protocols.md](protocols.md).",
         "",
+        WORKFLOWS,
+        "## Reference",
+        "",
     ]
     out += [f"- `python -m {m}{''.join(' ' + a for a in e)}`: {s}" for _, m, e, s in COMMANDS]
     section = None
     for sec, module, extra, _ in COMMANDS:
         if sec != section:
-            out += ["", f"## {sec}"]
+            out += ["", f"### {sec}"]
             section = sec
-        out += ["", f"### `python -m {' '.join([module, *extra])}`", "", "```text"]
+        out += ["", f"#### `python -m {' '.join([module, *extra])}`", "", "```text"]
         out += [help_text(module, extra), "```"]
     return "\n".join(out) + "\n"
 
