@@ -15,7 +15,8 @@ from grounding.data.synthetic.manifest import (
 from grounding.data.synthetic.script import make_script, video_id
 
 
-def _manifest(root, n=2, version=VERSION):
+def write_manifest(root, n=2, version=VERSION) -> None:
+    """A manifest of ``n`` generator videos in ``root`` (also used by tests/research)."""
     m = {
         "generator": GENERATOR,
         "version": version,
@@ -27,8 +28,8 @@ def _manifest(root, n=2, version=VERSION):
     (root / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
 
 
-def test_scripts_and_clips_are_rebuilt_from_the_manifest(tmp_path) -> None:
-    _manifest(tmp_path)
+def test_scripts_and_clips_are_rebuilt_from_thewrite_manifest(tmp_path) -> None:
+    write_manifest(tmp_path)
     m = read_generator_settings(tmp_path)
     script = make_script(1, seed=0, fps=24, size=128)
     assert manifest_script(m, 1) == script
@@ -47,13 +48,13 @@ def test_a_missing_or_foreign_manifest_is_refused(tmp_path) -> None:
 
 
 def test_a_manifest_of_another_generator_version_is_refused(tmp_path) -> None:
-    _manifest(tmp_path, version="0.9")
+    write_manifest(tmp_path, version="0.9")
     with pytest.raises(ValueError, match=r"generator version '0\.9'"):
         read_generator_settings(tmp_path)
 
 
 def test_a_manifest_whose_videos_are_not_the_generator_ids_in_order_is_refused(tmp_path) -> None:
-    _manifest(tmp_path, n=3)
+    write_manifest(tmp_path, n=3)
     m = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     m["videos"] = [m["videos"][1], m["videos"][0], m["videos"][2]]
     (tmp_path / "manifest.json").write_text(json.dumps(m), encoding="utf-8")

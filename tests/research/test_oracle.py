@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 from grounding.data.features import open_features
 from grounding.data.synthetic.actions import ACTIONS
-from grounding.data.synthetic.generate import GENERATOR, VERSION
-from grounding.data.synthetic.script import make_script, video_id
+from grounding.data.synthetic.script import make_script
 from grounding.research.oracle import (
     COLOURS,
     ORACLE_DIM,
@@ -18,6 +15,7 @@ from grounding.research.oracle import (
     oracle_features,
     write_oracle_features,
 )
+from tests.data.test_synthetic_manifest import write_manifest
 
 pytestmark = pytest.mark.research
 
@@ -62,20 +60,8 @@ def test_bad_rate_is_an_error(script) -> None:
         oracle_features(script, rate=0)
 
 
-def _manifest(root, n=2, version=VERSION):
-    m = {
-        "generator": GENERATOR,
-        "version": version,
-        "seed": 0,
-        "fps": 24,
-        "size": 128,
-        "videos": [video_id(i) for i in range(n)],
-    }
-    (root / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
-
-
 def test_written_folder_reads_as_charades_features(tmp_path) -> None:
-    _manifest(tmp_path)
+    write_manifest(tmp_path)
     out = tmp_path / "oracle"
     assert write_oracle_features(tmp_path, out, progress=False) == ["syn00000", "syn00001"]
     store = open_features(out, feature_type="i3d")
@@ -84,7 +70,7 @@ def test_written_folder_reads_as_charades_features(tmp_path) -> None:
     np.testing.assert_array_equal(x, oracle_features(make_script(1, seed=0, fps=24, size=128)))
 
 
-def test_cli_reports_a_missing_or_foreign_manifest(tmp_path, capsys) -> None:
+def test_cli_reports_a_missing_or_foreignwrite_manifest(tmp_path, capsys) -> None:
     assert main(["--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     assert "manifest.json" in capsys.readouterr().err
     (tmp_path / "manifest.json").write_text('{"generator": "other"}', encoding="utf-8")
