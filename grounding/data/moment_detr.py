@@ -122,7 +122,7 @@ def _iter_jsonl(
         f.seek(start)
         lines = iter(f) if end < 0 else io.BytesIO(f.read(end - start))
         for line_no, raw in enumerate(lines, start=first):
-            if not raw.strip():
+            if raw.isspace() or not raw:  # (no copy, unlike strip: lines are long)
                 continue
             obj = _loads(raw, path, line_no)
             if not isinstance(obj, dict):
@@ -258,13 +258,19 @@ _WINDOWS_KEY = b'"pred_relevant_windows"'
 def _plain_numbers(raw: bytes) -> bool:
     """Whether the ``pred_relevant_windows`` value of a raw line holds only numbers, so numpy
     may convert it without losing a type error (``true`` would silently become 1.0, ``"2"``
-    2.0): no quote, and none of the letters that start ``true``, ``false``, ``null``."""
-    start = raw.rfind(_WINDOWS_KEY)  # the last one: the value a duplicated key ends up with
-    if start < 0:
+    2.0): no quote, and neither ``l`` nor ``r`` (``true``, ``false``, ``null`` each hold one)."""
+    key = raw.find(_WINDOWS_KEY)
+    if key < 0:
         return False
-    start = raw.find(b"[", start + len(_WINDOWS_KEY))
+    start = raw.find(b"[", key + len(_WINDOWS_KEY))
     end = raw.find(b"]]", start)
-    return 0 <= start < end and all(raw.find(c, start, end) < 0 for c in (b'"', b"t", b"f", b"n"))
+    return (
+        0 <= start < end
+        and raw.find(_WINDOWS_KEY, end) < 0  # a repeated key: its last value is the one parsed
+        and raw.find(b'"', start, end) < 0
+        and raw.find(b"l", start, end) < 0
+        and raw.find(b"r", start, end) < 0
+    )
 
 
 #: prediction files at least this large are parsed by two processes (each part is plain Python

@@ -53,9 +53,24 @@ def average_precision_per_query(
         ``(Q, T)`` AP in [0, 1].
     """
     q, k = pred_valid.shape
-    t = np.asarray(thresholds, dtype=np.float64)
     if k == 0:
-        return np.zeros((q, len(t)))
+        return np.zeros((q, len(thresholds)))
+    chunk = 8192  # queries per block: temporaries stay small and are reused from the heap
+    if q > chunk:
+        return np.concatenate(
+            [
+                average_precision_per_query(
+                    pred_windows[i : i + chunk],
+                    pred_scores[i : i + chunk],
+                    pred_valid[i : i + chunk],
+                    gt_windows[i : i + chunk],
+                    gt_valid[i : i + chunk],
+                    thresholds=thresholds,
+                )
+                for i in range(0, q, chunk)
+            ]
+        )
+    t = np.asarray(thresholds, dtype=np.float64)
     order = np.argsort(np.where(pred_valid, -pred_scores, np.inf), axis=1, kind="stable")
     pw = np.take_along_axis(pred_windows, order[..., None], axis=1)
     pv = np.take_along_axis(pred_valid, order, axis=1)

@@ -234,3 +234,21 @@ def test_two_process_read_names_the_right_line(tmp_path, extra, fragment):
         with pytest.raises(AnnotationError, match=re.escape(fragment)) as e:
             read_predictions(path, workers=workers)
         assert str(e.value).startswith(f"{path}:61: ")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"qid": 5, "pred_relevant_windows": [[0, 1, 1]], "pred_relevant_windows": [[1, 2, true]]}',
+        '{"qid": 5, "pred_relevant_windows": [[false, 2, 1]]}',
+        '{"qid": 5, "pred_relevant_windows": [[1, 2, null]]}',
+        '{"qid": 5, "pred_relevant_windows": [[1, "2", 1]]}',
+        '{"qid": 5, "pred_relevant_windows": [[1, 2, 1], [1, 2]]}',
+        '{"qid": 5, "pred_relevant_windows": [[1, 2, 1, 4], [1, 2]]}',
+    ],
+)
+def test_non_numbers_never_slip_through_the_fast_path(tmp_path, line):
+    path = write(tmp_path, pred_line() + "\n" + line + "\n", "pred.jsonl")
+    with pytest.raises(AnnotationError, match="qid 5: window") as e:
+        read_predictions(path)
+    assert str(e.value).startswith(f"{path}:2: ")
