@@ -1,7 +1,8 @@
 """End-to-end speed of ``python -m grounding.evaluate`` beside its metrics core.
 
-Writes 100,000 queries x 100 ranked candidates as Moment-DETR jsonl (GT and predictions, times
-with two decimals, seeded), then for every protocol times, in one run:
+Writes 100,000 queries x 100 ranked candidates as Moment-DETR jsonl (GT and predictions, seeded;
+times with two decimals, scores with four as Moment-DETR's inference writes them), then for
+every protocol times, in one run:
 
 - the CLI end to end in a fresh process (parse both files, all metrics with the protocol's NMS,
   the table, ``--json`` out), best of ``--repeats``;
@@ -33,7 +34,7 @@ from grounding.eval.evaluator import pack_predictions
 
 def write_inputs(folder: Path, n_queries: int, n_cands: int, seed: int = 0) -> tuple[Path, Path]:
     """GT and prediction jsonl in ``folder`` (reused when already there)."""
-    gt, pred = folder / f"gt_{n_queries}.jsonl", folder / f"pred_{n_queries}x{n_cands}.jsonl"
+    gt, pred = folder / f"gt_{n_queries}.jsonl", folder / f"pred_{n_queries}x{n_cands}_s4.jsonl"
     if gt.is_file() and pred.is_file():
         return gt, pred
     rng = np.random.default_rng(seed)
@@ -54,7 +55,8 @@ def write_inputs(folder: Path, n_queries: int, n_cands: int, seed: int = 0) -> t
         for q in range(n_queries):
             s = rng.uniform(0, 0.9, n_cands) * dur[q]
             e = np.minimum(s + rng.uniform(0.02, 0.5, n_cands) * dur[q], dur[q])
-            rows = np.round(np.stack([s, e, rng.random(n_cands)], -1), 2).tolist()
+            rows = np.stack([np.round(s, 2), np.round(e, 2), np.round(rng.random(n_cands), 4)], -1)
+            rows = rows.tolist()
             f.write(orjson.dumps({"qid": q, "pred_relevant_windows": rows}) + b"\n")
     return gt, pred
 
