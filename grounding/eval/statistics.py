@@ -1,4 +1,4 @@
-"""Statistics across seeds and queries (DESIGN.md §6, paper Table 5).
+"""Statistics across seeds and queries (docs/design.md, "Evaluation protocol", paper Table 5).
 
 - :func:`mean_std`: mean and sample standard deviation (``ddof=1``; 0 for a single value).
 - :func:`ttest_against`: independent two-sample t-test (scipy ``ttest_ind``, Student's, equal
