@@ -53,7 +53,6 @@ on bad input (message names the file).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -67,7 +66,7 @@ from grounding.data.moment_detr import Predictions, read_predictions
 from grounding.eval import PRESETS, EvalResult, evaluate, get_protocol
 from grounding.eval.paired import compare_pair
 from grounding.evaluate import load_gt
-from grounding.io import check_input_file, write_json_atomic
+from grounding.io import check_input_file, file_digest, write_json_atomic
 
 __all__ = ["QuerySetMismatch", "check_query_sets", "compare", "main"]
 
@@ -100,14 +99,6 @@ def check_query_sets(gt: QuerySet, preds: Predictions, path: Path | str) -> None
         f"{path}: query set differs from the ground truth {gt.source or gt.dataset}: "
         f"{'; '.join(parts)}; pass --allow-missing to score missing predictions as misses"
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def compare(
@@ -263,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             files.append(
                 {
                     "pred": str(path),
-                    "sha256": _sha256(path),
+                    "sha256": file_digest(path, chars=64),
                     **{
                         k: int(result.counts.get(k, 0))
                         for k in ("missing_predictions", "empty_predictions", "unknown_qids")

@@ -192,7 +192,7 @@ def check_input_dir(path: str | Path, what: str = "directory") -> Path:
 
 
 def file_digest(path: str | Path, *, chars: int = 16) -> str:
-    """The first ``chars`` hex digits of the file's SHA-256 (read in 1 MiB blocks)."""
+    """The first ``chars`` hex digits of the file's SHA-256 (read in 1 MiB blocks; 64: all)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -204,17 +204,19 @@ def read_json(path: str | Path, what: str = "file") -> Any:
     """Parse the JSON file ``path``; every failure is a one-line error naming the file (and the
     line and column of a syntax error): ``FileNotFoundError`` / ``IsADirectoryError`` /
     ``PermissionError`` from :func:`check_input_file`, ``ValueError`` for an empty file,
-    text that is not UTF-8 or invalid JSON."""
+    text that is not UTF-8 (a leading BOM is allowed) or invalid JSON."""
     p = check_input_file(path, what)
     try:
         data = p.read_bytes()
     except OSError as e:
         raise OSError(f"{what} {p}: cannot read ({e.strerror or e})") from e
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
         raise ValueError(
-            f"{what} {p}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})"
+            f"{what} {p}: not UTF-8 text (line {line}, byte 0x{data[e.start]:02x} at offset "
+            f"{e.start})"
         ) from e
     if not text.strip():
         raise ValueError(f"{what} {p}: empty file, expected JSON")

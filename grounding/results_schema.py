@@ -36,6 +36,8 @@ import math
 import re
 from pathlib import Path
 
+from grounding.io import read_json
+
 OURS = "ours"
 GROUNDING_METRICS = ("R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
 RECOGNITION_METRICS = ("recall", "f1", "accuracy")
@@ -200,32 +202,12 @@ def validate_results(doc: object, source: str | Path = "results") -> dict:
 
 
 def read_json_file(path: str | Path, what: str = "JSON file") -> object:
-    """Parse a JSON file; every failure (missing, a directory, not UTF-8, syntax) is raised as a
-    :class:`ResultsSchemaError` whose message names the file (and line and column)."""
-    path = Path(path)
+    """Parse a JSON file (:func:`grounding.io.read_json`); every failure (missing, a directory,
+    not UTF-8, syntax) is raised as a :class:`ResultsSchemaError` naming the file."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ResultsSchemaError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise ResultsSchemaError(f"{what} is a directory: {path}") from None
-    except OSError as e:
-        raise ResultsSchemaError(f"{path}: cannot read {what}: {e.strerror or e}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ResultsSchemaError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})"
-        ) from None
-    if not text.strip():
-        raise ResultsSchemaError(f"{path}: empty {what}")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ResultsSchemaError(f"{path}:{e.lineno}:{e.colno}: not valid JSON ({e.msg})") from None
-    except RecursionError:
-        raise ResultsSchemaError(f"{path}: not valid JSON (nested too deeply)") from None
+        return read_json(path, what)
+    except (OSError, ValueError) as e:
+        raise ResultsSchemaError(str(e)) from None
 
 
 def load_results(path: str | Path) -> dict:

@@ -116,7 +116,7 @@ def test_read_json_names_the_file(tmp_path):
     assert read_json(good) == {"a": [1]}
     cases = {
         "empty.json": (b"", "empty file"),
-        "latin1.json": (b'{"a": "\xa5"}', "not UTF-8 text \\(byte 0xa5"),
+        "latin1.json": (b'{"a": "\xa5"}', "not UTF-8 text \\(line 1, byte 0xa5"),
         "trunc.json": (b'{"a": [1,', "invalid JSON at line 1 column 10"),
     }
     for name, (data, msg) in cases.items():

@@ -169,14 +169,14 @@ def test_cli_nan_value_and_non_utf8(tmp_path, capsys):
     path.write_bytes(b'{"grounding": "\xa5"}')
     assert main([str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:1: not UTF-8" in err
+    assert f"{path}: not UTF-8 text (line 1" in err
 
 
 def test_cli_missing_file_and_directory(tmp_path, capsys):
     assert main([str(tmp_path / "nope.json")]) == 2
     assert "nope.json" in capsys.readouterr().err
     assert main([str(tmp_path)]) == 2
-    assert "is a directory" in capsys.readouterr().err
+    assert "is not a regular file" in capsys.readouterr().err
 
 
 def test_cli_checks_every_file_before_printing(tmp_path, capsys):

@@ -30,7 +30,6 @@ shipped files for ``DATASET:SPLIT`` (e.g. ``charades:test``, ``charades-cd:test_
 
 from __future__ import annotations
 
-import hashlib
 import re
 import tempfile
 from pathlib import Path
@@ -41,7 +40,7 @@ from grounding.data.annotations import QuerySet, SkipLog
 from grounding.data.charades import read_charades_sta
 from grounding.data.charades_cd import read_activitynet_cd, read_charades_cd
 from grounding.data.moment_detr import read_moment_detr_gt
-from grounding.io import check_input_file
+from grounding.io import check_input_file, file_digest
 
 __all__ = [
     "BUNDLED",
@@ -253,14 +252,6 @@ def load_split(dataset: str, root: Path | None, split: str) -> QuerySet:
     return _read(dataset, split_files(dataset, Path(root), split), split)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def data_files(dataset: str, root: Path | None, split: str) -> list[dict[str, str]]:
     """``[{"path", "sha256"}]`` of the files split ``split`` is read from: ``bundled:<name>``
     with the recorded SHA-256 of the shipped file when ``root`` is ``None``, else the path and
@@ -272,7 +263,10 @@ def data_files(dataset: str, root: Path | None, split: str) -> list[dict[str, st
             {"path": bundled.label(name), "sha256": bundled.sha256(name)}
             for name in bundled.SPLITS.get(dataset, {}).get(split, ())
         ]
-    return [{"path": str(p), "sha256": _sha256(p)} for p in split_files(dataset, Path(root), split)]
+    return [
+        {"path": str(p), "sha256": file_digest(p, chars=64)}
+        for p in split_files(dataset, Path(root), split)
+    ]
 
 
 _CHARADES_NAME = re.compile(r"charades_sta_(?P<split>.+)\.txt")

@@ -34,7 +34,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from grounding.io import atomic_write
+from grounding.io import atomic_write, file_digest
 
 __all__ = [
     "FILES",
@@ -222,7 +222,7 @@ def materialize(names: tuple[str, ...] | list[str], dest: Path, *, atomic: bool 
     dest = Path(dest)
     for name in names:
         path = dest / name
-        if path.is_file() and _file_sha256(path) == sha256(name):
+        if path.is_file() and file_digest(path, chars=64) == sha256(name):
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         if atomic:
@@ -232,10 +232,3 @@ def materialize(names: tuple[str, ...] | list[str], dest: Path, *, atomic: bool 
             path.write_bytes(read_bytes(name))
     return dest
 
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
