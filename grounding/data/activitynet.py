@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from grounding.data.annotations import AnnotationError, Query, QuerySet, SkipLog
 from grounding.data.charades import clip_window, read_utf8_text
 
-__all__ = ["load_json", "read_activitynet"]
+__all__ = ["load_json", "read_activitynet", "read_video_json"]
 
 _KEYS = ("duration", "timestamps", "sentences")
 
@@ -57,28 +58,51 @@ def read_activitynet(path: Path, *, split: str) -> QuerySet:
         A :class:`QuerySet` (dataset ``activitynet``) in file order, with skips and repairs
         counted in its ``log`` (examples given as ``file:vid#i``).
     """
+    return read_video_json(path, split=split, dataset="activitynet", keys=_KEYS)
+
+
+def read_video_json(
+    path: Path,
+    *,
+    split: str,
+    dataset: str,
+    keys: tuple[str, str, str],
+    missing_hint: Callable[[dict], str] | None = None,
+) -> QuerySet:
+    """Read ``{vid: {DURATION: ..., "timestamps": [...], "sentences": [...]}}`` (ActivityNet
+    Captions and the CD splits).
+
+    Args:
+        path: the JSON file.
+        split: split name recorded in the result.
+        dataset: dataset name recorded in the result.
+        keys: the names of the duration, timestamps and sentences entries.
+        missing_hint: text added to a missing-key error, given the video's entry (e.g. "an
+            ActivityNet-CD file?").
+    """
     path = Path(path)
     data = load_json(path)
     if not isinstance(data, dict):
-        raise AnnotationError(path, None, f"expected a JSON object {{vid: ...}}, got {type(data)}")
+        raise AnnotationError(
+            path, None, f"expected a JSON object {{vid: ...}}, got {type(data).__name__}"
+        )
     log = SkipLog()
     queries: list[Query] = []
     for vid, entry in data.items():
         if not isinstance(entry, dict):
             raise AnnotationError(path, vid, f"expected an object, got {type(entry).__name__}")
-        for key in _KEYS:
+        for key in keys:
             if key not in entry:
-                raise AnnotationError(path, vid, f"missing key {key!r}")
-        duration, stamps, sentences = (entry[k] for k in _KEYS)
+                hint = missing_hint(entry) if missing_hint else ""
+                raise AnnotationError(path, vid, f"missing key {key!r}{hint}")
+        duration, stamps, sentences = (entry[k] for k in keys)
         if not _number(duration) or duration <= 0:
-            raise AnnotationError(path, vid, f"duration must be a number > 0, got {duration!r}")
+            raise AnnotationError(path, vid, f"{keys[0]} must be a number > 0, got {duration!r}")
         if not isinstance(stamps, list) or not isinstance(sentences, list):
             raise AnnotationError(path, vid, "timestamps and sentences must be lists")
         if len(stamps) != len(sentences):
             raise AnnotationError(
-                path,
-                vid,
-                f"{len(stamps)} timestamps but {len(sentences)} sentences",
+                path, vid, f"{len(stamps)} timestamps but {len(sentences)} sentences"
             )
         for i, (stamp, sentence) in enumerate(zip(stamps, sentences, strict=True)):
             qid = f"{vid}#{i}"
@@ -100,4 +124,4 @@ def read_activitynet(path: Path, *, split: str) -> QuerySet:
             if note:
                 log.repair(note, where)
             queries.append(Query(qid, vid, sentence, (window,), float(duration)))
-    return QuerySet(dataset="activitynet", split=split, queries=queries, log=log, source=str(path))
+    return QuerySet(dataset=dataset, split=split, queries=queries, log=log, source=str(path))

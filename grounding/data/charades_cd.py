@@ -24,22 +24,15 @@ different lengths, a time that is not a finite number) raise
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from grounding.data.activitynet import load_json, read_activitynet
-from grounding.data.annotations import AnnotationError, Query, QuerySet, SkipLog
-from grounding.data.charades import clip_window
+from grounding.data.activitynet import read_activitynet, read_video_json
+from grounding.data.annotations import AnnotationError, QuerySet
 
 __all__ = ["CHARADES_CD_KEYS", "read_activitynet_cd", "read_charades_cd"]
 
 CHARADES_CD_KEYS = ("video_duration", "timestamps", "sentences")
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_charades_cd(path: Path, *, split: str) -> QuerySet:
@@ -53,53 +46,15 @@ def read_charades_cd(path: Path, *, split: str) -> QuerySet:
         A :class:`QuerySet` (dataset ``charades-cd``) in file order, skips and repairs counted
         in its ``log`` (examples given as ``file:vid#i``).
     """
-    path = Path(path)
-    data = load_json(path)
-    if not isinstance(data, dict):
-        raise AnnotationError(
-            path, None, f"expected a JSON object {{vid: ...}}, got {type(data).__name__}"
-        )
-    log = SkipLog()
-    queries: list[Query] = []
-    for vid, entry in data.items():
-        if not isinstance(entry, dict):
-            raise AnnotationError(path, vid, f"expected an object, got {type(entry).__name__}")
-        for key in CHARADES_CD_KEYS:
-            if key not in entry:
-                hint = " (an ActivityNet-CD file? it has 'duration')" if "duration" in entry else ""
-                raise AnnotationError(path, vid, f"missing key {key!r}{hint}")
-        duration, stamps, sentences = (entry[k] for k in CHARADES_CD_KEYS)
-        if not _number(duration) or duration <= 0:
-            raise AnnotationError(
-                path, vid, f"video_duration must be a number > 0, got {duration!r}"
-            )
-        if not isinstance(stamps, list) or not isinstance(sentences, list):
-            raise AnnotationError(path, vid, "timestamps and sentences must be lists")
-        if len(stamps) != len(sentences):
-            raise AnnotationError(
-                path, vid, f"{len(stamps)} timestamps but {len(sentences)} sentences"
-            )
-        for i, (stamp, sentence) in enumerate(zip(stamps, sentences, strict=True)):
-            qid = f"{vid}#{i}"
-            if not (isinstance(stamp, list) and len(stamp) == 2 and all(map(_number, stamp))):
-                raise AnnotationError(
-                    path, qid, f"timestamp must be [start, end] numbers, got {stamp!r}"
-                )
-            if not isinstance(sentence, str):
-                raise AnnotationError(path, qid, f"sentence must be a string, got {sentence!r}")
-            where = f"{path}:{qid}"
-            sentence = sentence.strip()
-            if not sentence:
-                log.skip("empty sentence", where)
-                continue
-            window, note = clip_window(float(stamp[0]), float(stamp[1]), float(duration))
-            if window is None:
-                log.skip(note, where)
-                continue
-            if note:
-                log.repair(note, where)
-            queries.append(Query(qid, vid, sentence, (window,), float(duration)))
-    return QuerySet(dataset="charades-cd", split=split, queries=queries, log=log, source=str(path))
+    return read_video_json(
+        path,
+        split=split,
+        dataset="charades-cd",
+        keys=CHARADES_CD_KEYS,
+        missing_hint=lambda entry: (
+            " (an ActivityNet-CD file? it has 'duration')" if "duration" in entry else ""
+        ),
+    )
 
 
 def read_activitynet_cd(path: Path, *, split: str) -> QuerySet:
