@@ -40,6 +40,8 @@ from baselines.graph_encoder import (
     build_skeleton_recognizer,
 )
 from baselines.skeleton_stream import TwoStream
+from grounding.models.recognizer import skeleton_spec
+from grounding.models.registry import register_model
 
 
 class SpectralGraphFilter(nn.Module):
@@ -189,3 +191,11 @@ def build_dgcn_clip_encoder(
         spatial=DualDomainGraphConv,
         temporal=functools.partial(TemporalConv, kernel_size=temporal_kernel),
     )
+
+
+@register_model(name="dgcn", recognizer=skeleton_spec(build_dgcn))
+def dgcn_clip_encoder(
+    *, dim: int, num_clips: int, heads: int, layers: int, dropout: float
+) -> nn.Module:
+    """DGCN blocks in clip-graph mode (build_dgcn_clip_encoder): (B, N, dim) -> (B, N, dim)."""
+    return build_dgcn_clip_encoder(num_clips=num_clips, in_dim=dim, channels=(dim,) * layers)

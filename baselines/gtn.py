@@ -48,6 +48,8 @@ from baselines.graph_encoder import (
     build_skeleton_recognizer,
 )
 from baselines.skeleton_stream import TwoStream
+from grounding.models.recognizer import skeleton_spec
+from grounding.models.registry import register_model
 
 
 class GraphTransformerUnit(nn.Module):
@@ -219,4 +221,14 @@ def build_gtn_clip_encoder(
         temporal=functools.partial(
             TemporalKernelAttention, kernel_sizes=kernel_sizes, reduction=reduction
         ),
+    )
+
+
+@register_model(name="gtn", recognizer=skeleton_spec(build_gtn))
+def gtn_clip_encoder(
+    *, dim: int, num_clips: int, heads: int, layers: int, dropout: float
+) -> nn.Module:
+    """GTN blocks in clip-graph mode (build_gtn_clip_encoder): (B, N, dim) -> (B, N, dim)."""
+    return build_gtn_clip_encoder(
+        num_clips=num_clips, in_dim=dim, channels=(dim,) * layers, heads=heads
     )

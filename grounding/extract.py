@@ -6,19 +6,23 @@ file keyed by video id with ``f[vid]`` of shape ``(T_clips, D)`` float32: the la
 Charades-STA feature readers (:class:`grounding.data.features.HDF5Features`), so
 ``python -m grounding.train grounding --features FEATS.h5`` reads it.
 
-Features per clip, by the checkpoint's model:
+Features per clip, by the kind the checkpoint's model declares in the registry
+(:class:`grounding.models.registry.FeatureKind`; ``--kind`` picks another one its recognizer
+can make), each kind one :class:`ClipPipeline` (``video -> (K, D)``) that the speed suite
+times as it is (:mod:`grounding.speed.pipeline`):
 
-- ``ours`` (videos ``DIR/videos/<vid>.mp4``): the two-stream network's fused segment features
-  (RGB and flow stream features concatenated, after the spatial and temporal modules,
+- ``frame`` (two-stream; videos ``DIR/videos/<vid>.mp4``): the fused segment features (RGB and
+  flow stream features concatenated, after the spatial and temporal modules,
   :meth:`TwoStreamNetwork.segment_features`), averaged over the ``S`` TSN snippets taken at the
   middles of ``S`` equal segments of the clip (the test-time sampling of training, so the
   temporal module sees what it was trained on). ``D = 2 * width``-scaled 1024. ``--stream rgb``
-  or ``flow`` keeps one stream's half (``D`` = width-scaled 1024), e.g. to leave out a stream
-  that did not learn.
-- ``gtn`` / ``dgcn`` (skeletons ``DIR/skeletons/<vid>.npz``, key ``joints (T, M, 17, 3)``):
-  the recognizer's pooled joint+bone features of each person's window (person-normalised as in
-  training), then the mean and the max over the ``M`` persons concatenated (``D = 2 * 2 * C``),
-  so the features do not depend on the order of the persons.
+  or ``flow`` keeps one stream's half (``D`` = width-scaled 1024).
+- ``person`` (two-stream, the default of ``ours``): person-centric features from crops around
+  every person of ``DIR/skeletons/<vid>.npz`` (:mod:`grounding.person_features`).
+- ``skeleton`` (``gtn`` / ``dgcn``; skeletons ``DIR/skeletons/<vid>.npz``, key
+  ``joints (T, M, 17, 3)``): the recognizer's pooled joint+bone features of each person's
+  window (person-normalised as in training), then the mean and the max over the ``M`` persons
+  concatenated (``D = 2 * 2 * C``), so the features do not depend on the order of the persons.
 
 Resumable and atomic: each finished video is saved as ``.FEATS.h5.parts/<vid>.npy``
 (atomically); at the end the parts (and the videos of an existing file, which are skipped)
@@ -40,8 +44,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import Any, ClassVar
 
 import h5py
 import numpy as np
@@ -61,13 +66,27 @@ from grounding.data.flow import flow_stacks
 from grounding.data.video import VideoInfo, segment_indices, video_info
 from grounding.io import atomic_path, atomic_write, check_input_dir, check_input_file, file_digest
 from grounding.models.checkpoint import load_checkpoint
-from grounding.person_features import PersonClipInputs, person_clip_features, person_clip_inputs
-from grounding.train.distributed import resolve_device
-from grounding.train.recognition import RecognitionConfig, build_recognizer, config_from_dict
+from grounding.models.device import resolve_device
+from grounding.models.recognizer import (
+    RecognitionConfig,
+    build_recognizer,
+    config_from_dict,
+    recognizer_spec,
+)
+from grounding.models.registry import FeatureKind, add_import_argument, import_models
+from grounding.person_features import (
+    PersonClipInputs,
+    person_clip_features,
+    person_clip_inputs,
+    person_feature_dim,
+)
 
 GENERATOR = "grounding.extract"
 
 __all__ = [
+    "ClipPipeline",
+    "FrameCounts",
+    "clip_pipeline",
     "clip_snippet_starts",
     "clip_windows",
     "extract_features",
@@ -217,26 +236,6 @@ def skeleton_clip_inputs(
     )
 
 
-def _person_inputs(
-    video: Path,
-    skeletons: Path,
-    config: RecognitionConfig,
-    clip_seconds: float,
-    context_seconds: float = 0.0,
-) -> PersonClipInputs:
-    """:func:`person_clip_inputs` of one video over the clips of :func:`pixel_clip_inputs`,
-    each clip's snippets spread over the clip widened by ``context_seconds`` on both sides
-    (inside the video); its pose file is ``skeletons/<vid>.npz``."""
-    starts = clip_snippet_starts(
-        video_info(video),
-        clip_seconds=clip_seconds,
-        segments=config.segments,
-        length=config.flow_length,
-        context_seconds=context_seconds,
-    )
-    return person_clip_inputs(video, skeletons / f"{video.stem}.npz", config, starts)
-
-
 def skeleton_fps(path: Path, video: Path) -> float:
     """Frame rate of a skeleton file: its ``fps`` entry, else its video's (errors name the
     file: call :func:`load_skeleton` first to check the file itself)."""
@@ -254,43 +253,326 @@ def skeleton_fps(path: Path, video: Path) -> float:
     raise ValueError(f"{path}: no 'fps' entry and no video {video} to read the frame rate from")
 
 
-#: ``--stream`` choices of the two-stream model's features
+CPU = torch.device("cpu")
+#: ``--stream`` choices of the two-stream model's frame-level features
 STREAMS = ("fused", "rgb", "flow")
 
 
-def _stream_features(model: nn.Module, rgb: torch.Tensor, flow: torch.Tensor, stream: str):
-    """``(B, S, D)`` segment features of the two streams concatenated, or of one stream."""
-    if stream == "rgb":
-        return model.rgb.segment_features(rgb)
-    if stream == "flow":
-        return model.flow.segment_features(flow)
-    return model.segment_features(rgb, flow)
+@dataclass(frozen=True)
+class FrameCounts:
+    """What one video's features read: its length, its clips and the frames decoded (RGB
+    frames, distinct grayscale frames of the flow stacks, flow fields, skeleton frames)."""
+
+    n_frames: int
+    clips: int
+    rgb_frames: int = 0
+    flow_frames: int = 0
+    flow_fields: int = 0
+    skeleton_frames: int = 0
+
+    @property
+    def processed(self) -> int:
+        return self.rgb_frames + self.flow_frames + self.skeleton_frames
 
 
-@torch.no_grad()
-def _features(
+@dataclass(frozen=True)
+class ClipPipeline:
+    """The clip features of one video from one recognizer: ``load(vid)`` reads and prepares
+    the network inputs (decode, flow, crops, skeleton windows), ``compute(inputs)`` runs the
+    network: ``(K, D)`` float32 for the ``K`` clips of ``clip_seconds``. One subclass per
+    :class:`FeatureKind` (:data:`PIPELINES`); build one with :func:`clip_pipeline`.
+
+    Attributes:
+        model / config: the recognizer (eval mode, on ``device``) and its config.
+        data: dataset folder (``videos/``, ``skeletons/``); ``videos``: the video folder.
+        stream: frame-level two-stream features: ``fused``, ``rgb`` or ``flow``.
+        person_context: person-centric features: seconds each clip's snippets reach past it.
+    """
+
+    kind: ClassVar[FeatureKind]
+    model: nn.Module
+    config: RecognitionConfig
+    data: Path
+    videos: Path
+    clip_seconds: float = 1.0
+    batch_size: int = 16
+    device: torch.device = CPU
+    stream: str = "fused"
+    person_context: float = 0.0
+
+    @property
+    def skeletons(self) -> Path:
+        return self.data / "skeletons"
+
+    def video(self, vid: str) -> Path:
+        return self.videos / f"{vid}.mp4"
+
+    def sources(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        """The input file of every video to extract, and the videos that cannot be:
+        ``{vid: the missing file}``."""
+        folder = check_input_dir(self.videos, "video folder")
+        found = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
+        if not found:
+            raise FileNotFoundError(f"no *.mp4 videos in {folder}")
+        return found, {}
+
+    def load(self, vid: str) -> Any:
+        raise NotImplementedError
+
+    def compute(self, inputs: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def counts(self, vid: str, inputs: Any) -> FrameCounts:
+        raise NotImplementedError
+
+    def feature_dim(self) -> int:
+        """``D`` of the features :meth:`compute` returns."""
+        raise NotImplementedError
+
+    def __call__(self, vid: str) -> np.ndarray:
+        return self.compute(self.load(vid))
+
+    def settings(self) -> dict[str, str]:
+        """Settings of this kind written with the features (only when not the defaults)."""
+        return {}
+
+    #: the ``stream`` values this kind can make
+    streams: ClassVar[tuple[str, ...]] = ("fused",)
+
+    @classmethod
+    def configure(
+        cls, config: RecognitionConfig, *, input_size: int | None, segments: int | None
+    ) -> RecognitionConfig:
+        """``config`` with the inputs this kind feeds changed (nothing by default)."""
+        return config
+
+
+@dataclass(frozen=True)
+class TwoStreamPipeline(ClipPipeline):
+    """A kind fed TSN snippets of frames: ``input_size`` / ``segments`` may differ from the
+    recognizer's training ones."""
+
+    @classmethod
+    def configure(
+        cls, config: RecognitionConfig, *, input_size: int | None, segments: int | None
+    ) -> RecognitionConfig:
+        config = replace(
+            config,
+            input_size=input_size or config.input_size,
+            segments=segments or config.segments,
+        )
+        config.validate()
+        return config
+
+
+def _snippet_counts(info: VideoInfo, starts: np.ndarray, length: int) -> FrameCounts:
+    pairs = starts.reshape(-1)[:, None] + np.arange(length + 1)[None, :]
+    return FrameCounts(
+        n_frames=info.n_frames,
+        clips=len(starts),
+        rgb_frames=len(np.unique(starts + length // 2)),
+        flow_frames=len(np.unique(pairs)),
+        flow_fields=len(np.unique(pairs[:, :-1])),
+    )
+
+
+@dataclass(frozen=True)
+class FramePipeline(TwoStreamPipeline):
+    """Two-stream features of whole frames (module docstring, ``frame``)."""
+
+    kind: ClassVar[FeatureKind] = FeatureKind.FRAME
+    streams: ClassVar[tuple[str, ...]] = STREAMS
+
+    def load(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
+        return pixel_clip_inputs(self.video(vid), self.config, self.clip_seconds)
+
+    @torch.no_grad()
+    def compute(self, inputs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        rgb, flow = inputs
+        chunks = []
+        for i in range(0, len(rgb), self.batch_size):
+            r = torch.from_numpy(rgb[i : i + self.batch_size]).to(self.device)
+            f = torch.from_numpy(flow[i : i + self.batch_size]).to(self.device)
+            chunks.append(self._segments(r, f).mean(dim=1).float().cpu())
+        return torch.cat(chunks).numpy()
+
+    def _segments(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """``(B, S, D)`` segment features of the two streams concatenated, or of one."""
+        if self.stream == "rgb":
+            return self.model.rgb.segment_features(rgb)
+        if self.stream == "flow":
+            return self.model.flow.segment_features(flow)
+        return self.model.segment_features(rgb, flow)
+
+    def counts(self, vid: str, inputs: Any) -> FrameCounts:
+        info = video_info(self.video(vid))
+        starts = clip_snippet_starts(
+            info,
+            clip_seconds=self.clip_seconds,
+            segments=self.config.segments,
+            length=self.config.flow_length,
+        )
+        return _snippet_counts(info, starts, self.config.flow_length)
+
+    def settings(self) -> dict[str, str]:
+        return {"stream": self.stream} if self.stream != "fused" else {}
+
+    def feature_dim(self) -> int:
+        return self.model.feature_dim if self.stream == "fused" else self.model.rgb.out_dim
+
+
+@dataclass(frozen=True)
+class PersonPipeline(TwoStreamPipeline):
+    """Person-centric two-stream features (:mod:`grounding.person_features`)."""
+
+    kind: ClassVar[FeatureKind] = FeatureKind.PERSON
+
+    def sources(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        videos, _ = super().sources()
+        check_input_dir(self.skeletons, "skeleton folder (person-centric features)")
+        missing = _without_skeleton(videos, self.skeletons)
+        if missing and len(missing) == len(videos):
+            raise FileNotFoundError(
+                f"none of the {len(videos)} videos has a skeleton file in {self.skeletons} "
+                f"(e.g. {next(iter(missing.values()))})"
+            )
+        return {v: p for v, p in videos.items() if v not in missing}, missing
+
+    def _starts(self, video: Path) -> np.ndarray:
+        return clip_snippet_starts(
+            video_info(video),
+            clip_seconds=self.clip_seconds,
+            segments=self.config.segments,
+            length=self.config.flow_length,
+            context_seconds=self.person_context,
+        )
+
+    def load(self, vid: str) -> PersonClipInputs:
+        """:func:`person_clip_inputs` over the clips of :func:`pixel_clip_inputs`, each clip's
+        snippets spread over the clip widened by ``person_context`` on both sides."""
+        video = self.video(vid)
+        starts = self._starts(video)
+        return person_clip_inputs(video, self.skeletons / f"{vid}.npz", self.config, starts)
+
+    def compute(self, inputs: PersonClipInputs) -> np.ndarray:
+        return person_clip_features(
+            self.model, inputs, batch_size=self.batch_size, device=self.device
+        )
+
+    def counts(self, vid: str, inputs: PersonClipInputs) -> FrameCounts:
+        video = self.video(vid)
+        return _snippet_counts(video_info(video), self._starts(video), self.config.flow_length)
+
+    def settings(self) -> dict[str, str]:
+        return {"persons": repr(float(self.person_context))}  # the context seconds
+
+    def feature_dim(self) -> int:
+        classes = self.model.rgb.classifier.out_features
+        return person_feature_dim(classes, self.model.feature_dim)
+
+
+@dataclass(frozen=True)
+class SkeletonPipeline(ClipPipeline):
+    """Skeleton features pooled over the persons (module docstring, ``skeleton``)."""
+
+    kind: ClassVar[FeatureKind] = FeatureKind.SKELETON
+
+    def sources(self) -> tuple[dict[str, Path], dict[str, Path]]:
+        folder = check_input_dir(self.skeletons, "skeleton folder")
+        found = {p.stem: p for p in sorted(folder.glob("*.npz"))}
+        if not found:
+            raise FileNotFoundError(f"no *.npz skeletons in {folder}")
+        videos = {p.stem: p for p in sorted(self.videos.glob("*.mp4"))}
+        missing = _without_skeleton(videos, self.skeletons)
+        return {v: p for v, p in found.items() if v not in missing}, missing
+
+    def load(self, vid: str) -> np.ndarray:
+        """``(K, M, 3, T, V, 1)`` person-normalised windows of every clip and person."""
+        path = self.skeletons / f"{vid}.npz"
+        load_skeleton(path)  # the file itself first: its errors name it
+        fps = skeleton_fps(path, self.video(vid))
+        return skeleton_clip_inputs(path, self.config, self.clip_seconds, fps)
+
+    @torch.no_grad()
+    def compute(self, inputs: np.ndarray) -> np.ndarray:
+        k, m = inputs.shape[:2]
+        flat = torch.from_numpy(inputs.reshape(k * m, *inputs.shape[2:]))
+        step = self.batch_size * m
+        chunks = [
+            self.model.features(flat[i : i + step].to(self.device)).float().cpu()
+            for i in range(0, len(flat), step)
+        ]
+        per_person = torch.cat(chunks).view(k, m, -1)
+        return torch.cat([per_person.mean(dim=1), per_person.amax(dim=1)], dim=1).numpy()
+
+    def counts(self, vid: str, inputs: np.ndarray) -> FrameCounts:
+        joints = load_skeleton(self.skeletons / f"{vid}.npz")
+        return FrameCounts(n_frames=len(joints), clips=len(inputs), skeleton_frames=len(joints))
+
+    def feature_dim(self) -> int:
+        return 2 * self.model.feature_dim  # mean and max over the persons
+
+
+def _without_skeleton(videos: dict[str, Path], skeletons: Path) -> dict[str, Path]:
+    return {v: skeletons / f"{v}.npz" for v in videos if not (skeletons / f"{v}.npz").is_file()}
+
+
+#: the pipeline of each feature kind
+PIPELINES: dict[FeatureKind, type[ClipPipeline]] = {
+    p.kind: p for p in (FramePipeline, PersonPipeline, SkeletonPipeline)
+}
+#: the kinds one recognizer's features can be made as (a two-stream network: whole frames or
+#: person crops; a skeleton network: skeletons)
+ALTERNATIVES: dict[FeatureKind, tuple[FeatureKind, ...]] = {
+    FeatureKind.FRAME: (FeatureKind.FRAME, FeatureKind.PERSON),
+    FeatureKind.PERSON: (FeatureKind.FRAME, FeatureKind.PERSON),
+    FeatureKind.SKELETON: (FeatureKind.SKELETON,),
+}
+
+
+def clip_pipeline(
     model: nn.Module,
     config: RecognitionConfig,
-    inputs: object,
-    batch_size: int,
-    device: torch.device,
+    *,
+    data: Path,
+    kind: FeatureKind | str | None = None,
+    videos_dir: Path | None = None,
+    clip_seconds: float = 1.0,
+    batch_size: int = 16,
+    device: torch.device = CPU,
+    input_size: int | None = None,
+    segments: int | None = None,
     stream: str = "fused",
-) -> np.ndarray:
-    chunks = []
-    if config.pixels:
-        rgb, flow = inputs
-        for i in range(0, len(rgb), batch_size):
-            r = torch.from_numpy(rgb[i : i + batch_size]).to(device)
-            f = torch.from_numpy(flow[i : i + batch_size]).to(device)
-            chunks.append(_stream_features(model, r, f, stream).mean(dim=1).float().cpu())
-        return torch.cat(chunks).numpy()
-    x = inputs  # (K, M, 3, T, V, 1)
-    k, m = x.shape[:2]
-    flat = torch.from_numpy(x.reshape(k * m, *x.shape[2:]))
-    for i in range(0, len(flat), batch_size * m):
-        chunks.append(model.features(flat[i : i + batch_size * m].to(device)).float().cpu())
-    per_person = torch.cat(chunks).view(k, m, -1)
-    return torch.cat([per_person.mean(dim=1), per_person.amax(dim=1)], dim=1).numpy()
+    person_context: float = 0.0,
+) -> ClipPipeline:
+    """The feature pipeline of a recognizer: ``kind`` (default: the one its registry entry
+    declares), ``input_size`` / ``segments`` (two-stream kinds: another frame side or snippet
+    count than training), ``stream`` (frame-level), ``person_context`` (person-centric)."""
+    declared = recognizer_spec(config.model).features
+    kind = declared if kind is None else FeatureKind(kind)
+    if kind not in ALTERNATIVES[declared]:
+        raise ValueError(
+            f"{config.model} makes {declared} features; --kind {kind} is not one of "
+            f"{[str(k) for k in ALTERNATIVES[declared]]}"
+        )
+    if stream not in STREAMS:
+        raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
+    pipeline = PIPELINES[kind]
+    if stream not in pipeline.streams:
+        raise ValueError(f"--stream {stream} is for frame-level features, not {kind}")
+    if not person_context >= 0:
+        raise ValueError(f"--person-context must be >= 0 seconds, got {person_context}")
+    return pipeline(
+        model=model,
+        config=pipeline.configure(config, input_size=input_size, segments=segments),
+        data=Path(data),
+        videos=Path(videos_dir or Path(data) / "videos"),
+        clip_seconds=clip_seconds,
+        batch_size=batch_size,
+        device=device,
+        stream=stream,
+        person_context=person_context,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,28 +583,17 @@ def _parts_dir(out: Path) -> Path:
     return out.parent / f".{out.name}.parts"
 
 
-def _settings(
-    config: RecognitionConfig,
-    checkpoint: Path,
-    clip_seconds: float,
-    stream: str = "fused",
-    persons: bool = False,
-    person_context: float = 0.0,
-) -> dict[str, str]:
-    """What a feature file was made with (its HDF5 attributes); ``stream`` and ``persons`` only
+def _settings(pipeline: ClipPipeline, checkpoint: Path) -> dict[str, str]:
+    """What a feature file was made with (its HDF5 attributes); the kind's own settings only
     when not the defaults, so files written before those options existed still match."""
-    settings = {
+    return {
         "generator": GENERATOR,
-        "model": config.model,
-        "clip_seconds": repr(float(clip_seconds)),
-        "recognition_config": json.dumps(asdict(config), sort_keys=True),
+        "model": pipeline.config.model,
+        "clip_seconds": repr(float(pipeline.clip_seconds)),
+        "recognition_config": json.dumps(asdict(pipeline.config), sort_keys=True),
         "checkpoint_sha": file_digest(checkpoint),
+        **pipeline.settings(),
     }
-    if stream != "fused":
-        settings["stream"] = stream
-    if persons:
-        settings["persons"] = repr(float(person_context))  # the context seconds
-    return settings
 
 
 def _existing(out: Path, settings: dict[str, str], overwrite: bool) -> set[str]:
@@ -385,42 +656,6 @@ def _merge(out: Path, settings: dict[str, str]) -> int:
     return len(files)
 
 
-def _sources(
-    data: Path, config: RecognitionConfig, videos_dir: Path | None, persons: bool = False
-) -> tuple[dict[str, Path], dict[str, Path]]:
-    """The input file of every video to extract, and the videos that cannot be: ``{vid: the
-    missing file}`` (a video of ``videos/`` without its ``skeletons/<vid>.npz``, for skeleton
-    models and ``--persons``)."""
-    skeletons = data / "skeletons"
-    if config.pixels:
-        folder = check_input_dir(videos_dir or data / "videos", "video folder")
-        found = {p.stem: p for p in sorted(folder.glob("*.mp4"))}
-        what = f"*.mp4 videos in {folder}"
-        videos = dict(found)
-        if persons:
-            check_input_dir(skeletons, "skeleton folder (--persons)")
-    else:
-        folder = check_input_dir(skeletons, "skeleton folder")
-        found = {p.stem: p for p in sorted(folder.glob("*.npz"))}
-        what = f"*.npz skeletons in {folder}"
-        video_folder = videos_dir or data / "videos"
-        videos = {p.stem: p for p in sorted(video_folder.glob("*.mp4"))}
-    if not found:
-        raise FileNotFoundError(f"no {what}")
-    missing: dict[str, Path] = {}
-    if persons or not config.pixels:
-        missing = {
-            v: skeletons / f"{v}.npz" for v in videos if not (skeletons / f"{v}.npz").is_file()
-        }
-        if missing and len(missing) == len(videos) and config.pixels:
-            raise FileNotFoundError(
-                f"none of the {len(videos)} videos has a skeleton file in {skeletons} "
-                f"(e.g. {next(iter(missing.values()))})"
-            )
-        found = {v: p for v, p in found.items() if v not in missing}
-    return found, missing
-
-
 def extract_features(
     *,
     data: Path,
@@ -435,44 +670,43 @@ def extract_features(
     input_size: int | None = None,
     segments: int | None = None,
     stream: str = "fused",
-    persons: bool = False,
+    kind: FeatureKind | str | None = None,
     person_context: float = 0.0,
 ) -> dict[str, object]:
     """Extract (or finish extracting) the features of every video; returns a summary.
 
-    ``input_size`` (pixel models) feeds the videos at another side than the recognizer was
-    trained at: the trimmed training clips are close-ups of one player, the grounding videos
-    wide shots where a player is a few times smaller, so a larger side brings the players
-    back to the scale the network learned (BN-Inception ends in global pooling, so any multiple
-    of 32 works). ``segments`` (pixel models): TSN snippets per clip instead of the training
-    count (the temporal module runs over any number). ``stream``: ``fused`` (both streams'
-    features), ``rgb`` or ``flow`` (one stream's; two-stream checkpoints only). ``persons``
-    (two-stream checkpoints): the person-centric features of
-    :mod:`grounding.person_features` instead, from crops around every person of
-    ``DIR/skeletons/<vid>.npz``, each clip's snippets taken over the clip widened by
-    ``person_context`` seconds on both sides."""
+    ``kind``: how the features are made (default: the one the checkpoint's model declares in
+    the registry; :func:`clip_pipeline` for the other options). ``input_size`` (two-stream
+    kinds) feeds the videos at another side than the recognizer was trained at: the trimmed
+    training clips are close-ups of one player, the grounding videos wide shots where a player
+    is a few times smaller, so a larger side brings the players back to the scale the network
+    learned (BN-Inception ends in global pooling, so any multiple of 32 works). ``segments``
+    (two-stream kinds): TSN snippets per clip instead of the training count (the temporal
+    module runs over any number). ``stream``: ``fused`` (both streams' features), ``rgb`` or
+    ``flow`` (one stream's; frame-level features only). ``person_context`` (person-centric):
+    seconds each clip's snippets reach past the clip on both sides."""
     t0 = time.perf_counter()
-    if stream not in STREAMS:
-        raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
     dev = resolve_device(device)
     model, config = load_recognizer(checkpoint, device=dev)
-    if stream != "fused" and not config.pixels:
-        raise ValueError(f"--stream {stream} is for two-stream checkpoints, not {config.model}")
-    if persons and (not config.pixels or stream != "fused"):
-        raise ValueError("--persons needs a two-stream checkpoint and the fused stream")
-    if not person_context >= 0:
-        raise ValueError(f"--person-context must be >= 0 seconds, got {person_context}")
-    if input_size is not None and config.pixels:
-        config = replace(config, input_size=input_size)
-        config.validate()
-    if segments is not None and config.pixels:
-        config = replace(config, segments=segments)
-        config.validate()
+    pipeline = clip_pipeline(
+        model,
+        config,
+        data=Path(data),
+        kind=kind,
+        videos_dir=videos_dir,
+        clip_seconds=clip_seconds,
+        batch_size=batch_size,
+        device=dev,
+        input_size=input_size,
+        segments=segments,
+        stream=stream,
+        person_context=person_context,
+    )
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"--out must be an .h5 / .hdf5 file, got {out}")
-    settings = _settings(config, Path(checkpoint), clip_seconds, stream, persons, person_context)
-    sources, missing = _sources(Path(data), config, videos_dir, persons)
+    settings = _settings(pipeline, Path(checkpoint))
+    sources, missing = pipeline.sources()
     if missing:
         shown = ", ".join(str(p) for p in list(missing.values())[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -488,20 +722,9 @@ def extract_features(
     with atomic_write(parts / "settings.json", encoding="utf-8") as f:
         f.write(json.dumps(settings))
 
-    def read(vid: str) -> object:
-        if persons:
-            return _person_inputs(
-                sources[vid], Path(data) / "skeletons", config, clip_seconds, person_context
-            )
-        if config.pixels:
-            return pixel_clip_inputs(sources[vid], config, clip_seconds)
-        load_skeleton(sources[vid])  # the file itself first: its errors name it
-        fps = skeleton_fps(sources[vid], Path(videos_dir or Path(data) / "videos") / f"{vid}.mp4")
-        return skeleton_clip_inputs(sources[vid], config, clip_seconds, fps)
-
     def load(vid: str) -> object:
         try:
-            return read(vid)
+            return pipeline.load(vid)
         except (ValueError, OSError):  # the readers' errors name the file
             raise
         except Exception as exc:  # anything else a broken input provokes: name the input
@@ -518,10 +741,7 @@ def extract_features(
     )
     with bar, ThreadPoolExecutor(max_workers=1) as pool:  # decode/flow of the next video
         for vid, inputs in _prefetch(pool, load, todo):  # overlaps the model of this one
-            if persons:
-                feats = person_clip_features(model, inputs, batch_size=batch_size, device=dev)
-            else:
-                feats = _features(model, config, inputs, batch_size, dev, stream)
+            feats = pipeline.compute(inputs)
             with atomic_path(parts / f"{vid}.npy") as tmp:
                 np.save(tmp, feats.astype(np.float32))
             bar.update(1)
@@ -533,7 +753,8 @@ def extract_features(
         "skipped (no skeleton file)": len(missing),
         "feature dim": _feature_dim(out),
         "model": config.model,
-        "stream": ("persons" if persons else stream) if config.pixels else "-",
+        "kind": str(pipeline.kind),
+        "stream": pipeline.stream,
         "clip seconds": clip_seconds,
         "seconds": round(time.perf_counter() - t0, 1),
     }
@@ -586,27 +807,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="two-stream features: both streams concatenated (default) or one stream's",
     )
     p.add_argument(
-        "--persons",
-        action="store_true",
-        help="two-stream models: person-centric features (crops around every person of "
-        "DIR/skeletons/<vid>.npz; each person's action posterior bound to its appearance)",
+        "--kind",
+        choices=[str(k) for k in FeatureKind],
+        default=None,
+        help="how the features are made (default: the model's; ours: person, crops around "
+        "every person of DIR/skeletons/<vid>.npz; frame: whole frames; gtn/dgcn: skeleton)",
     )
     p.add_argument(
         "--person-context",
         type=float,
         default=0.0,
-        help="--persons: seconds each clip's snippets reach past the clip on both sides "
-        "(default 0)",
+        help="person-centric features: seconds each clip's snippets reach past the clip on "
+        "both sides (default 0)",
     )
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
+    add_import_argument(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        import_models(args.imports)
         summary = extract_features(
             data=args.data,
             checkpoint=args.checkpoint,
@@ -619,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
             input_size=args.input_size,
             segments=args.segments,
             stream=args.stream,
-            persons=args.persons,
+            kind=args.kind,
             person_context=args.person_context,
         )
     except (ValueError, OSError) as exc:

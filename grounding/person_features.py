@@ -54,7 +54,7 @@ from grounding.data.persons import (
     torso_colours,
 )
 from grounding.data.video import read_frames, video_info
-from grounding.train.recognition import RecognitionConfig
+from grounding.models.recognizer import RecognitionConfig
 
 __all__ = ["PersonClipInputs", "person_clip_features", "person_clip_inputs", "person_feature_dim"]
 

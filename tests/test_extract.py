@@ -105,7 +105,9 @@ def test_clip_snippet_starts_widen_each_clip_by_the_context():
 
 def test_pixel_features_into_one_hdf5(data, checkpoints, tmp_path):
     out = tmp_path / "feats.h5"
-    summary = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
+    summary = extract_features(
+        kind="frame", data=data, checkpoint=checkpoints["ours"], out=out, progress=False
+    )
     vids = _vids(data)
     assert summary["extracted"] == len(vids) and summary["model"] == "ours"
     with h5py.File(out, "r") as f:
@@ -117,11 +119,18 @@ def test_pixel_features_into_one_hdf5(data, checkpoints, tmp_path):
     store = HDF5Features(out)  # the layout the Charades readers accept
     assert store.dim == 2 * 256 and np.isfinite(store[vids[0]]).all()
     store.close()
-    again = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
+    again = extract_features(
+        kind="frame", data=data, checkpoint=checkpoints["ours"], out=out, progress=False
+    )
     assert again["extracted"] == 0 and again["skipped (already done)"] == len(vids)
     with pytest.raises(ValueError, match="clip_seconds differ"):
         extract_features(
-            data=data, checkpoint=checkpoints["ours"], out=out, clip_seconds=2.0, progress=False
+            kind="frame",
+            data=data,
+            checkpoint=checkpoints["ours"],
+            out=out,
+            clip_seconds=2.0,
+            progress=False,
         )
 
 
@@ -133,12 +142,19 @@ def test_resume_adds_only_the_missing_videos(data, checkpoints, tmp_path):
         (some / f"{vid}.mp4").symlink_to(data / "videos" / f"{vid}.mp4")
     out = tmp_path / "feats.h5"
     first = extract_features(
-        data=data, checkpoint=checkpoints["ours"], out=out, videos_dir=some, progress=False
+        kind="frame",
+        data=data,
+        checkpoint=checkpoints["ours"],
+        out=out,
+        videos_dir=some,
+        progress=False,
     )
     assert first["extracted"] == 2
     with h5py.File(out, "r") as f:
         kept = f[vids[0]][()]
-    rest = extract_features(data=data, checkpoint=checkpoints["ours"], out=out, progress=False)
+    rest = extract_features(
+        kind="frame", data=data, checkpoint=checkpoints["ours"], out=out, progress=False
+    )
     assert rest["extracted"] == len(vids) - 2 and rest["skipped (already done)"] == 2
     with h5py.File(out, "r") as f:
         assert sorted(f.keys()) == vids
@@ -185,7 +201,9 @@ def test_bad_inputs(data, checkpoints, tmp_path, capsys):
     with pytest.raises((VideoError, ValueError), match="fewer than one flow stack"):
         pixel_clip_inputs(short, config, 1.0)
     with pytest.raises(ValueError, match=r"\.h5"):
-        extract_features(data=data, checkpoint=checkpoints["ours"], out=tmp_path / "f.npy")
+        extract_features(
+            kind="frame", data=data, checkpoint=checkpoints["ours"], out=tmp_path / "f.npy"
+        )
 
 
 def test_rgb_difference_checkpoints_extract_differences(data, checkpoints):
@@ -209,9 +227,16 @@ def test_rgb_difference_checkpoints_extract_differences(data, checkpoints):
 def test_input_size_override_feeds_another_side(data, checkpoints, tmp_path):
     base = tmp_path / "base.h5"
     big = tmp_path / "big.h5"
-    extract_features(data=data, checkpoint=checkpoints["ours"], out=base, progress=False)
     extract_features(
-        data=data, checkpoint=checkpoints["ours"], out=big, input_size=128, progress=False
+        kind="frame", data=data, checkpoint=checkpoints["ours"], out=base, progress=False
+    )
+    extract_features(
+        kind="frame",
+        data=data,
+        checkpoint=checkpoints["ours"],
+        out=big,
+        input_size=128,
+        progress=False,
     )
     vid = _vids(data)[0]
     with h5py.File(base, "r") as a, h5py.File(big, "r") as b:
@@ -220,24 +245,33 @@ def test_input_size_override_feeds_another_side(data, checkpoints, tmp_path):
         assert json.loads(b.attrs["recognition_config"])["input_size"] == 128
     more = tmp_path / "more.h5"
     extract_features(
-        data=data, checkpoint=checkpoints["ours"], out=more, segments=5, progress=False
+        kind="frame",
+        data=data,
+        checkpoint=checkpoints["ours"],
+        out=more,
+        segments=5,
+        progress=False,
     )
     with h5py.File(base, "r") as a, h5py.File(more, "r") as b:
         assert a[vid].shape == b[vid].shape and not np.allclose(a[vid][()], b[vid][()])
         assert json.loads(b.attrs["recognition_config"])["segments"] == 5
     with pytest.raises(ValueError, match="multiple of 32"):
         extract_features(
-            data=data, checkpoint=checkpoints["ours"], out=tmp_path / "x.h5", input_size=100
+            kind="frame",
+            data=data,
+            checkpoint=checkpoints["ours"],
+            out=tmp_path / "x.h5",
+            input_size=100,
         )
 
 
 def test_one_stream_features_are_that_half_of_the_fused(data, checkpoints, tmp_path, capsys):
     fused, flow, rgb = (tmp_path / f"{s}.h5" for s in ("fused", "flow", "rgb"))
     ckpt = checkpoints["ours"]
-    extract_features(data=data, checkpoint=ckpt, out=fused, progress=False)
+    extract_features(kind="frame", data=data, checkpoint=ckpt, out=fused, progress=False)
     for out, stream in ((flow, "flow"), (rgb, "rgb")):
         summary = extract_features(
-            data=data, checkpoint=ckpt, out=out, stream=stream, progress=False
+            kind="frame", data=data, checkpoint=ckpt, out=out, stream=stream, progress=False
         )
         assert summary["stream"] == stream and summary["feature dim"] == 256
     vid = _vids(data)[0]
@@ -247,19 +281,21 @@ def test_one_stream_features_are_that_half_of_the_fused(data, checkpoints, tmp_p
         assert b.attrs["stream"] == "flow" and "stream" not in a.attrs
     for out, stream in ((fused, "flow"), (flow, "fused")):  # another stream into a file
         with pytest.raises(ValueError, match=r"\(stream differ\)"):
-            extract_features(data=data, checkpoint=ckpt, out=out, stream=stream, progress=False)
+            extract_features(
+                kind="frame", data=data, checkpoint=ckpt, out=out, stream=stream, progress=False
+            )
     argv = ["--data", str(data), "--out", str(tmp_path / "g.h5"), "--stream", "flow"]
     assert main([*argv, "--checkpoint", str(checkpoints["gtn"])]) == 2
-    assert "two-stream checkpoints" in capsys.readouterr().err
+    assert "frame-level features, not skeleton" in capsys.readouterr().err
 
 
 def test_person_features_bind_each_persons_action_to_its_appearance(data, checkpoints, tmp_path):
     ckpt = checkpoints["ours"]
     config = read_recognition_config(ckpt)
     out = tmp_path / "persons.h5"
-    summary = extract_features(data=data, checkpoint=ckpt, out=out, persons=True, progress=False)
+    summary = extract_features(data=data, checkpoint=ckpt, out=out, kind="person", progress=False)
     n_classes = len(config.classes)
-    assert summary["stream"] == "persons"
+    assert summary["kind"] == "person"
     model, _ = load_recognizer(ckpt, device=torch.device("cpu"))
     assert summary["feature dim"] == person_feature_dim(n_classes, model.feature_dim)
     vid = _vids(data)[0]
@@ -281,7 +317,7 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     shutil.copytree(data, swapped)
     np.savez(swapped / "skeletons" / f"{vid}.npz", joints=joints[:, ::-1], fps=info.fps)
     summary = extract_features(
-        data=swapped, checkpoint=ckpt, out=tmp_path / "s.h5", persons=True, progress=False
+        data=swapped, checkpoint=ckpt, out=tmp_path / "s.h5", kind="person", progress=False
     )
     with h5py.File(tmp_path / "s.h5", "r") as f:
         np.testing.assert_allclose(f[vid][()], x, rtol=1e-4, atol=1e-5)
@@ -289,27 +325,27 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
     hidden[..., 2] = 0  # nobody visible: all-zero features, not an error
     np.savez(swapped / "skeletons" / f"{vid}.npz", joints=hidden, fps=info.fps)
     extract_features(
-        data=swapped, checkpoint=ckpt, out=tmp_path / "h.h5", persons=True, progress=False
+        data=swapped, checkpoint=ckpt, out=tmp_path / "h.h5", kind="person", progress=False
     )
     with h5py.File(tmp_path / "h.h5", "r") as f:
         assert f[vid].shape == x.shape and not f[vid][()].any()
     np.savez(swapped / "skeletons" / f"{vid}.npz", joints=joints[:-3], fps=info.fps)
     with pytest.raises(ValueError, match=r"pose frames for the \d+ frames"):
         extract_features(
-            data=swapped, checkpoint=ckpt, out=tmp_path / "t.h5", persons=True, progress=False
+            data=swapped, checkpoint=ckpt, out=tmp_path / "t.h5", kind="person", progress=False
         )
     (swapped / "skeletons" / f"{vid}.npz").unlink()  # counted, reported, not extracted
     summary = extract_features(
-        data=swapped, checkpoint=ckpt, out=tmp_path / "u.h5", persons=True, progress=False
+        data=swapped, checkpoint=ckpt, out=tmp_path / "u.h5", kind="person", progress=False
     )
     assert summary["skipped (no skeleton file)"] == 1 and summary["videos"] == len(_vids(data))
     with h5py.File(tmp_path / "u.h5", "r") as f:
         assert vid not in f and len(f) == len(_vids(data)) - 1
     with pytest.raises(ValueError, match=r"\(persons differ\)"):
-        extract_features(data=data, checkpoint=ckpt, out=out, progress=False)
-    with pytest.raises(ValueError, match="two-stream"):
+        extract_features(kind="frame", data=data, checkpoint=ckpt, out=out, progress=False)
+    with pytest.raises(ValueError, match="gtn makes skeleton features"):
         extract_features(
-            data=data, checkpoint=checkpoints["gtn"], out=tmp_path / "g.h5", persons=True
+            data=data, checkpoint=checkpoints["gtn"], out=tmp_path / "g.h5", kind="person"
         )
 
 

@@ -6,40 +6,38 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from baselines.dgcn import build_dgcn
 from grounding.data.synthetic import generate_dataset
 from grounding.data.video import video_info
-from grounding.models.grounding_model import GroundingModelConfig, build_grounding_model
-from grounding.models.two_stream import TwoStreamConfig, build_two_stream
+from grounding.extract import clip_pipeline, extract_features
 from grounding.speed import (
     DeviceError,
     LatencyStats,
     PeakMemory,
     PipelineConfig,
-    SpeedModels,
     SpeedSettings,
     ground_video,
     measure_latency,
     measure_pipeline,
     measure_query_latency,
     measure_recognition,
+    recognizer_input,
     resolve_device,
     run_speed,
-    skeleton_recognizer,
     synthetic_queries,
-    two_stream_recognizer,
 )
 from grounding.speed.__main__ import main
+from grounding.speed.suite import build_speed_models
 
 SIZE = 64
 CLIPS = 4  # N of the grounding model
 FLOW_LEN = 5
 SEGMENTS = 3
-PIPELINE = PipelineConfig(input_size=SIZE, clip_seconds=4.0, segments=SEGMENTS, top_k=3)
+PIPELINE = PipelineConfig(clip_seconds=4.0, top_k=3)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -60,25 +58,20 @@ def dataset(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def models():
-    torch.manual_seed(0)
-    two_stream = build_two_stream(config=TwoStreamConfig(num_classes=4, width_mult=0.25))
-    cfg = GroundingModelConfig(
-        in_dim=two_stream.feature_dim,
+    return build_speed_models(
+        models=("ours", "dgcn"),
+        width_mult=0.25,
+        input_size=SIZE,
+        num_classes=4,
         num_clips=CLIPS,
-        hidden_dim=32,
-        map_dim=32,
-        head_layers=1,
-        head_kernel=3,
+        segments=SEGMENTS,
+        skeleton_frames=8,
     )
-    grounding = build_grounding_model(config=cfg)
-    dgcn = build_dgcn(num_classes=4, num_persons=1, channels=(8, 16), strides=(1, 2))
-    recognizers = [
-        two_stream_recognizer(two_stream, segments=2, input_size=SIZE),
-        skeleton_recognizer(dgcn, name="dgcn", frames=8, persons=1),
-    ]
-    return SpeedModels(
-        two_stream=two_stream, grounding={"ours": grounding}, recognizers=recognizers
-    )
+
+
+def _pipeline(models, dataset, name="ours", **kw):
+    net, config = models.recognizers[name]
+    return clip_pipeline(net.eval(), config, data=dataset, clip_seconds=4.0, **kw)
 
 
 class FakeEncoder:
@@ -165,10 +158,12 @@ def test_peak_memory_cpu_reports_process_peak():
 
 def test_ground_video_counts_and_stages(dataset, models):
     video, sentence = synthetic_queries(dataset, 1)[0]
+    pipeline = _pipeline(models, dataset)
+    assert pipeline.kind == "person"  # ours: the bench's person-centric features
     run = ground_video(
-        video,
+        video.stem,
         sentence,
-        two_stream=models.two_stream,
+        pipeline=pipeline,
         grounding=models.grounding["ours"],
         config=PIPELINE,
         text_encoder=FakeEncoder(),
@@ -182,21 +177,33 @@ def test_ground_video_counts_and_stages(dataset, models):
     assert c.flow_fields >= (c.clips - 1) * SEGMENTS * FLOW_LEN
     assert c.flow_fields < c.flow_frames <= c.clips * SEGMENTS * (FLOW_LEN + 1)
     assert c.processed == c.rgb_frames + c.flow_frames
-    assert all(run.stages[s] > 0 for s in ("decode", "flow", "backbone", "text", "head"))
+    assert all(run.stages[s] > 0 for s in ("inputs", "backbone", "text", "head"))
     assert run.seconds == pytest.approx(sum(run.stages.values()))
     assert run.moments.shape == (3, 3)
     assert (run.moments[:, 0] < run.moments[:, 1]).all()
 
 
-def test_ground_video_rejects_mismatched_models(dataset, models):
+def test_the_timed_features_are_the_extracted_ones(dataset, models, tmp_path):
+    """One inference path: the speed suite's features of a video are extract's, bit for bit."""
+    from dataclasses import asdict
+
+    import h5py
+    import numpy as np
+
+    from grounding.models.checkpoint import save_checkpoint
+
     video, _ = synthetic_queries(dataset, 1)[0]
-    other = build_grounding_model(config=GroundingModelConfig(in_dim=7, num_clips=CLIPS))
-    with pytest.raises(ValueError, match="7-d clip features"):
-        ground_video(video, torch.zeros(1, 384), two_stream=models.two_stream, grounding=other)
-    with pytest.raises(ValueError, match="needs a text_encoder"):
-        ground_video(
-            video, "a query", two_stream=models.two_stream, grounding=models.grounding["ours"]
-        )
+    net, config = models.recognizers["ours"]
+    ckpt = tmp_path / "ours.pt"
+    save_checkpoint(ckpt, model=net, config=config, step=0, epoch=0)
+    out = tmp_path / "f.h5"
+    extract_features(
+        data=dataset, checkpoint=ckpt, out=out, clip_seconds=4.0, device="cpu", progress=False
+    )
+    timed = _pipeline(models, dataset)(video.stem)
+    with h5py.File(out, "r") as f:
+        np.testing.assert_allclose(f[video.stem][()], timed, rtol=1e-5, atol=1e-6)
+        assert json.loads(f.attrs["recognition_config"]) == json.loads(json.dumps(asdict(config)))
 
 
 def test_measure_pipeline_fps_definitions_match_counts(dataset, models):
@@ -204,9 +211,9 @@ def test_measure_pipeline_fps_definitions_match_counts(dataset, models):
     assert len(pairs) == 2
     sentences = [torch.nn.functional.normalize(torch.ones(1, 384), dim=-1)] * 2
     speed = measure_pipeline(
-        [v for v, _ in pairs],
+        [v.stem for v, _ in pairs],
         sentences,
-        two_stream=models.two_stream,
+        pipeline=_pipeline(models, dataset),
         grounding=models.grounding["ours"],
         config=PIPELINE,
         warmup=1,
@@ -235,12 +242,13 @@ def test_query_latency(models):
     q = measure_query_latency(models.grounding["ours"], warmup=1, iters=3)
     assert q.latency.n == 3 and q.latency.p95_ms >= q.latency.p50_ms > 0
     assert q.params > 0 and q.gflops > 0 and q.num_clips == CLIPS
-    assert q.in_dim == models.two_stream.feature_dim
+    assert q.in_dim == _pipeline(models, Path()).feature_dim()
     assert models.grounding["ours"].training  # mode restored
 
 
 def test_recognition_speed_and_scaling(models):
-    for rec in models.recognizers:
+    recs = [recognizer_input(n, net, c) for n, (net, c) in models.recognizers.items()]
+    for rec in recs:
         r = measure_recognition(rec, warmup=1, iters=2, samples=(1, 2, 4))
         assert sorted(r.scaling) == [1, 2, 4]
         assert all(s.p95_ms >= s.p50_ms > 0 for s in r.scaling.values())
@@ -248,10 +256,12 @@ def test_recognition_speed_and_scaling(models):
         assert r.fps == pytest.approx(r.clips_per_s * r.frames_per_clip)
         assert r.params > 0 and r.gflops_per_clip > 0
         json.dumps(r.to_dict(), allow_nan=False)
-    ours = models.recognizers[0]
-    assert ours.frames_per_clip == 2 * (1 + FLOW_LEN)
+    ours = recs[0]
+    assert ours.frames_per_clip == SEGMENTS * (1 + FLOW_LEN)
     rgb, flow = ours.make_input(3)
-    assert rgb.shape == (3, 2, 3, SIZE, SIZE) and flow.shape == (3, 2, 10, SIZE, SIZE)
+    shape = (3, SEGMENTS)
+    assert rgb.shape == (*shape, 3, SIZE, SIZE) and flow.shape == (*shape, 10, SIZE, SIZE)
+    assert recs[1].make_input(2)[0].shape == (2, 3, 8, 17, 1)
 
 
 # ---- report and CLI -----------------------------------------------------------------------
@@ -298,7 +308,7 @@ def test_cli_runs_on_cpu(dataset, tmp_path, capsys):
     assert "video frames spanned / wall seconds" in printed
     assert "decoded for flow" in printed
     doc = json.loads(out.read_text())
-    assert doc["settings"]["input_size"] == SIZE and doc["settings"]["profile"] == "cpu"
+    assert doc["settings"]["input_size"] == SIZE and doc["settings"]["size"] == "cpu"
     assert [r["name"] for r in doc["recognition"]] == ["ours", "gtn", "dgcn"]
     assert doc["end_to_end"]["fps_covered"] == pytest.approx(
         doc["end_to_end"]["frames_covered"] / doc["end_to_end"]["seconds"]

@@ -34,7 +34,8 @@ from torch import nn
 
 from grounding.models.cross_attention import CrossAttentionBlock, WordProjection
 from grounding.models.localization import MomentMapHead, predict_moments
-from grounding.models.temporal import ResidualTemporal, TemporalStack, build_temporal
+from grounding.models.registry import create_encoder
+from grounding.models.temporal import ResidualTemporal, build_temporal
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,7 @@ class SentenceStandardizer(nn.Module):
 class GroundingModel(nn.Module):
     """``clips (B, N, D_in), sentence (B, D_s) -> logits (B, N, N)`` (``-inf`` where j < i)."""
 
-    def __init__(
-        self, *, config: GroundingModelConfig, temporal: nn.Module | list[nn.Module]
-    ) -> None:
+    def __init__(self, *, config: GroundingModelConfig, temporal: nn.Module) -> None:
         super().__init__()
         self.config = config
         self.sentence_norm = SentenceStandardizer(config.text_dim)
@@ -141,12 +140,8 @@ class GroundingModel(nn.Module):
             CrossAttentionBlock(config.hidden_dim, heads=config.heads, dropout=config.dropout)
             for _ in range(config.cross_layers)
         )
-        # one module: a residual block (the paper's single MHSSA layer); a list: a stack
-        self.temporal = (
-            TemporalStack(list(temporal), config.hidden_dim, dropout=config.dropout)
-            if isinstance(temporal, list | tuple)
-            else ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
-        )
+        # a residual block (the paper's single MHSSA layer)
+        self.temporal = ResidualTemporal(temporal, config.hidden_dim, dropout=config.dropout)
         self.head = MomentMapHead(
             clip_dim=config.hidden_dim,
             text_dim=config.text_dim,
@@ -261,13 +256,32 @@ class GroundingModel(nn.Module):
 
 
 def build_grounding_model(
-    *, config: GroundingModelConfig, temporal: nn.Module | list[nn.Module] | None = None
+    *, config: GroundingModelConfig, temporal: nn.Module | None = None
 ) -> GroundingModel:
     """Build the model; ``temporal`` overrides ``config.temporal`` (e.g. a baseline encoder
-    with the ``(B, N, hidden_dim) [, mask] -> (B, N, hidden_dim)`` interface, or a list of
-    such modules, stacked as residual blocks)."""
+    with the ``(B, N, hidden_dim) [, mask] -> (B, N, hidden_dim)`` interface)."""
     if temporal is None:
         temporal = build_temporal(
             config.temporal, dim=config.hidden_dim, heads=config.heads, dropout=config.dropout
         )
     return GroundingModel(config=config, temporal=temporal)
+
+
+def build_grounding_network(
+    *, model: str, config: GroundingModelConfig, layers: int = 2
+) -> GroundingModel:
+    """Projection -> the clip encoder of registered model ``model``
+    (:func:`grounding.models.registry.create_encoder`, ``layers`` its blocks where it has
+    several) -> moment map head (the same head for every model)::
+
+        clips (B, N, in_dim) -> proj (B, N, hidden) -> encoder (B, N, hidden) -> map (B, N, N)
+    """
+    encoder = create_encoder(
+        model,
+        dim=config.hidden_dim,
+        num_clips=config.num_clips,
+        heads=config.heads,
+        layers=layers,
+        dropout=config.dropout,
+    )
+    return build_grounding_model(config=config, temporal=encoder)

@@ -7,8 +7,7 @@
   (the ablation of Table 3). Sigmoid rows do not sum to 1: each query gates every clip
   independently, so the output grows with the number of valid clips.
 - :class:`RecurrentTemporal`: RNN / LSTM / GRU (optionally bidirectional), projected back to D.
-- :class:`ResidualTemporal` wraps any of them as ``LayerNorm(x + Dropout(module(x)))``;
-  :class:`TemporalStack` chains several such blocks.
+- :class:`ResidualTemporal` wraps any of them as ``LayerNorm(x + Dropout(module(x)))``.
 
 Head size: ``d_k = D // heads`` unless ``head_dim`` is given, so the inner width
 ``heads * d_k`` may be smaller than D (D=1024 with 6 heads gives d_k=170, inner 1020);
@@ -170,22 +169,6 @@ class ResidualTemporal(nn.Module):
         inner = self.module(x) if mask is None else self.module(x, mask)
         out = self.norm(x + self.dropout(inner))
         return out if mask is None else out * mask[..., None]
-
-
-class TemporalStack(nn.Module):
-    """Temporal modules applied in turn, each as a :class:`ResidualTemporal` block:
-    ``(B, T, D) [, mask] -> (B, T, D)``."""
-
-    def __init__(self, modules: list[nn.Module], dim: int, *, dropout: float = 0.0) -> None:
-        super().__init__()
-        if not modules:
-            raise ValueError("a temporal stack needs at least one module")
-        self.blocks = nn.ModuleList(ResidualTemporal(m, dim, dropout=dropout) for m in modules)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        for block in self.blocks:
-            x = block(x, mask)
-        return x
 
 
 TEMPORAL_KINDS = ("mhssa", "softmax", "rnn", "lstm", "gru", "none")

@@ -5,7 +5,7 @@ One concept per module:
 
 - ``timing``       device choice, synchronised latency (p50/p95), peak memory, thread info
 - ``query``        per-query grounding latency from cached features
-- ``pipeline``     end to end per video: decode + flow + both backbones + head, both FPS
+- ``pipeline``     end to end per video: the bench's feature pipeline + head, both FPS
 - ``recognition``  recognizer clips/s and FPS, time vs number of samples (Figure 12)
 - ``report``       :class:`SpeedReport`: JSON and tables
 - ``suite``        models (passed in or untrained defaults) -> :class:`SpeedReport`
@@ -25,8 +25,7 @@ from grounding.speed.recognition import (
     RecognitionSpeed,
     Recognizer,
     measure_recognition,
-    skeleton_recognizer,
-    two_stream_recognizer,
+    recognizer_input,
 )
 from grounding.speed.report import SpeedReport
 from grounding.speed.suite import (
@@ -71,11 +70,10 @@ __all__ = [
     "measure_query_latency",
     "measure_recognition",
     "measure_text_latency",
+    "recognizer_input",
     "resolve_device",
     "run_speed",
     "runtime_info",
-    "skeleton_recognizer",
     "synchronize",
     "synthetic_queries",
-    "two_stream_recognizer",
 ]

@@ -2,13 +2,15 @@
 
 Examples::
 
-    python -m grounding.speed                                  # CPU profile, auto device
-    python -m grounding.speed --profile full --device cuda --json results/speed.json
+    python -m grounding.speed                                  # CPU size, auto device
+    python -m grounding.speed --size full --device cuda --json results/speed.json
     python -m grounding.speed --data data_cache/synthetic-default --videos 4
+    python -m grounding.speed --import my_model.py --models ours,my_model
 
 Without ``--data`` a 2-video synthetic dataset is generated in a temporary folder (at the
 profile's input size) for the end-to-end runs. Models are untrained (speed does not depend on
-the weights); :func:`grounding.speed.suite.run_speed` takes trained ones.
+the weights); :func:`grounding.speed.suite.run_speed` takes trained ones. The end-to-end runs
+use the first model's own feature pipeline (person-centric for ``ours``).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ from pathlib import Path
 import torch
 
 from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
+from grounding.models.registry import add_import_argument, import_models
 from grounding.speed.pipeline import PipelineConfig
 from grounding.speed.recognition import DEFAULT_SAMPLES
 from grounding.speed.suite import SpeedSettings, build_speed_models, run_speed, synthetic_queries
 from grounding.speed.timing import DeviceError, resolve_device
 
-PROFILES = {"cpu": CPU_PROFILE, "full": FULL_PROFILE}
+SIZES = {"cpu": CPU_PROFILE, "full": FULL_PROFILE}
 
 
 def _samples(text: str) -> tuple[int, ...]:
@@ -50,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data", type=Path, default=None, help="synthetic dataset folder")
     p.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
+        "--size",
+        choices=sorted(SIZES),
         default="cpu",
         help="backbone width/resolution: cpu (0.5, 128 px) or full (1.0, 224 px)",
     )
+    p.add_argument(
+        "--models",
+        default="ours,gtn,dgcn",
+        help="registered models with a recognizer; the first one runs end to end",
+    )
+    add_import_argument(p)
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda[:K]")
     p.add_argument("--json", type=Path, default=None, help="write the report here (atomic)")
     p.add_argument("--warmup", type=int, default=2)
@@ -78,6 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clip-seconds", type=float, default=1.0, help="extraction clip length")
     p.add_argument("--batch-size", type=int, default=16, help="clips per backbone forward")
     p.add_argument("--skeleton-frames", type=int, default=32, help="T of GTN / DGCN windows")
+    p.add_argument(
+        "--person-context",
+        type=float,
+        default=0.0,
+        help="person-centric features: seconds each clip's snippets reach past the clip",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--width-mult", type=float, default=None, help="override the profile width")
     p.add_argument("--input-size", type=int, default=None, help="override the profile size")
@@ -118,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         message = _argument_error(args)
         device = resolve_device(args.device) if message is None else None
+        import_models(args.imports)
     except (DeviceError, ValueError) as exc:
         message = str(exc)
     if message is not None:
@@ -128,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return _run(args, device)
+    except ValueError as exc:  # e.g. an unknown model
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     finally:
         torch.set_num_threads(threads)
 
@@ -147,7 +166,7 @@ def _warn_if_busy(device: torch.device) -> None:
 
 
 def _run(args: argparse.Namespace, device: torch.device) -> int:
-    profile = PROFILES[args.profile]
+    profile = SIZES[args.size]
     width = args.width_mult or profile.width_mult
     size = args.input_size or profile.input_size
     settings = SpeedSettings(
@@ -157,15 +176,16 @@ def _run(args: argparse.Namespace, device: torch.device) -> int:
         videos=args.videos,
         samples=args.samples,
         max_seconds=args.max_seconds,
-        skeleton_frames=args.skeleton_frames,
         pipeline=PipelineConfig(
             clip_seconds=args.clip_seconds,
-            segments=args.segments,
-            input_size=size,
+            person_context=args.person_context,
             batch_size=args.batch_size,
         ),
     )
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
     models = build_speed_models(
+        models=names,
+        main=names[0],
         width_mult=width,
         input_size=size,
         num_clips=args.num_clips,
@@ -174,7 +194,7 @@ def _run(args: argparse.Namespace, device: torch.device) -> int:
         seed=args.seed,
     )
     text = None if args.no_text else _text_encoder(device)
-    print(f"profile {args.profile}: BN-Inception width {width}, {size}x{size} input")
+    print(f"size {args.size}: BN-Inception width {width}, {size}x{size} input")
     _warn_if_busy(device)
     with tempfile.TemporaryDirectory(prefix="grounding-speed-") as tmp:
         try:
@@ -185,7 +205,10 @@ def _run(args: argparse.Namespace, device: torch.device) -> int:
         except (FileNotFoundError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    report.settings.update(profile=args.profile, width_mult=width, input_size=size)
+    report.settings.update(
+        size=args.size, width_mult=width, input_size=size, segments=args.segments,
+        skeleton_frames=args.skeleton_frames,
+    )  # fmt: skip
     print()
     print(report.tables())
     if args.json is not None:

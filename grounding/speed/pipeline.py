@@ -1,32 +1,26 @@
-"""End-to-end grounding speed per video: decode -> optical flow -> both backbones -> head.
+"""End-to-end grounding speed per video: the bench's feature pipeline, then the head.
 
 One run of :func:`ground_video` answers one query on one video file from nothing cached, the
-way ``python -m grounding.extract`` followed by the grounding model would:
+way the bench does it: ``python -m grounding.extract`` of the model's kind of features
+(:class:`grounding.extract.ClipPipeline`, called as it is, not a copy; person-centric for
+``ours``) followed by the grounding model:
 
-1. **decode**: the RGB frames of every snippet (:func:`grounding.data.video.read_frames`) plus
-   the grayscale frames the flow stacks need, decoded inside
-   :func:`grounding.data.flow.flow_stacks`; also the eq. 4 uint8 mapping, stacking and the resize
-   to the backbones' input size (:func:`grounding.data.action_dataset.resize_frames`).
-2. **flow**: the OpenCV optical-flow calls only (timed inside the flow function).
-3. **backbone**: the two-stream features of every snippet
-   (:meth:`grounding.models.two_stream.TwoStreamNetwork.segment_features`) in batches of
-   ``batch_size`` clips, averaged over each clip's ``S`` snippets: ``(K, D)``.
-4. **text** (only for a query given as text): its sentence embedding ``(1, 384)``.
-5. **head**: resampling the ``K`` clip features to the model's ``N`` clips
+1. **inputs**: :meth:`ClipPipeline.load`: decoding, optical flow, person crops or skeleton
+   windows, the resize to the recognizer's input size;
+2. **backbone**: :meth:`ClipPipeline.compute`: the recognizer's features of every clip
+   ``(K, D)``;
+3. **text** (only for a query given as text): its sentence embedding ``(1, 384)``;
+4. **head**: resampling the ``K`` clip features to the model's ``N`` clips
    (:func:`grounding.data.features.resample_features`), the grounding model's forward, ranking
    of every moment, NMS and top-k (:meth:`GroundingModel.predict`).
-
-Sampling is extraction's (:mod:`grounding.extract`): the video is cut into ``K`` clips of
-``clip_seconds`` (:func:`~grounding.extract.clip_windows`); each clip gets ``S`` TSN test
-snippets at the middles of ``S`` equal segments (:func:`~grounding.extract.snippet_starts`),
-each a stack of ``L`` flow fields starting at ``s`` and the RGB frame ``s + L // 2``.
 
 Frames per second, both definitions (they differ a lot because sampling is sparse):
 
 - **covered**: video frames spanned per second of wall time, ``n_frames / seconds``;
 - **processed**: frames actually decoded and fed to the model per second,
-  ``(RGB frames + distinct grayscale frames decoded for the flow stacks) / seconds`` (each RGB
-  frame is also a frame of its flow stack: it is decoded twice, in colour and in gray).
+  ``(RGB frames + distinct grayscale frames decoded for the flow stacks + skeleton frames) /
+  seconds`` (:meth:`ClipPipeline.counts`; each RGB frame is also a frame of its flow stack: it
+  is decoded twice, in colour and in gray).
 """
 
 from __future__ import annotations
@@ -34,19 +28,15 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from grounding.data.action_dataset import resize_frames
 from grounding.data.features import resample_features
-from grounding.data.flow import flow_stacks, make_flow_fn
-from grounding.data.video import read_frames, video_info
-from grounding.extract import clip_snippet_starts
+from grounding.data.video import video_info
+from grounding.extract import ClipPipeline, FrameCounts
 from grounding.models.grounding_model import GroundingModel
-from grounding.models.two_stream import TwoStreamNetwork
-from grounding.speed.timing import LatencyStats, Timer, resolve_device
+from grounding.speed.timing import LatencyStats, Timer
 
 __all__ = [
     "STAGES",
@@ -58,69 +48,33 @@ __all__ = [
     "measure_pipeline",
 ]
 
-STAGES = ("decode", "flow", "backbone", "text", "head")
+STAGES = ("inputs", "backbone", "text", "head")
 
 COVERED_DEF = "video frames spanned / wall seconds"
-PROCESSED_DEF = "(RGB frames + grayscale frames decoded for flow) / wall seconds"
+PROCESSED_DEF = "(RGB frames + grayscale frames decoded for flow + skeleton frames) / wall seconds"
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """How a video is turned into the model's inputs (extraction's settings).
+    """Extraction's settings of the end-to-end runs (those of ``python -m grounding.extract``)
+    and the head's post-processing.
 
     Attributes:
-        clip_seconds: clip length ``python -m grounding.extract`` uses (``--clip-seconds``).
-        segments: ``S`` snippets per clip (the recognizer's TSN segments).
-        input_size: side of the square frames the backbones see (resized when different).
-        flow_length: ``L`` flow fields per stack (the flow stream takes ``2L`` channels).
-        flow_method / dis_preset / bound: optical flow (:func:`grounding.data.flow.make_flow_fn`,
-            eq. 4 truncation).
-        batch_size: clips per backbone forward pass.
+        clip_seconds: clip length (``--clip-seconds``).
+        person_context: person-centric features: seconds each clip's snippets reach past it
+            (``--person-context``).
+        batch_size: clips per recognizer forward pass.
         nms_thresh / top_k: the head's post-processing.
     """
 
     clip_seconds: float = 1.0
-    segments: int = 3
-    input_size: int = 128
-    flow_length: int = 5
-    flow_method: str = "dis"
-    dis_preset: str = "medium"
-    bound: float = 20.0
+    person_context: float = 0.0
     batch_size: int = 16
     nms_thresh: float | None = 0.5
     top_k: int | None = 5
 
-    @classmethod
-    def from_recognition(cls, config: object, **overrides: object) -> PipelineConfig:
-        """The sampling and flow settings of a :class:`grounding.train.recognition.
-        RecognitionConfig` (e.g. ``read_recognition_config(checkpoint)``)."""
-        fields = {
-            "segments": config.segments,  # type: ignore[attr-defined]
-            "input_size": config.input_size,  # type: ignore[attr-defined]
-            "flow_length": config.flow_length,  # type: ignore[attr-defined]
-            "flow_method": config.flow_method,  # type: ignore[attr-defined]
-            "dis_preset": config.flow_preset,  # type: ignore[attr-defined]
-            "bound": config.flow_bound,  # type: ignore[attr-defined]
-        }
-        return cls(**{**fields, **overrides})
-
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class FrameCounts:
-    """What one video run reads: its length, its clips and the frames actually decoded."""
-
-    n_frames: int
-    clips: int
-    rgb_frames: int
-    flow_frames: int
-    flow_fields: int
-
-    @property
-    def processed(self) -> int:
-        return self.rgb_frames + self.flow_frames
 
 
 @dataclass
@@ -138,74 +92,43 @@ class VideoRun:
 
 
 def ground_video(
-    video: str | Path,
+    vid: str,
     sentence: torch.Tensor | str,
     *,
-    two_stream: TwoStreamNetwork,
+    pipeline: ClipPipeline,
     grounding: GroundingModel,
     config: PipelineConfig = PipelineConfig(),
-    device: torch.device | str = "cpu",
     text_encoder: object | None = None,
 ) -> VideoRun:
-    """Ground one query in one video file, timing each stage (see the module docstring).
+    """Ground one query in video ``vid`` of the pipeline's dataset, timing each stage (see
+    the module docstring).
 
     Args:
-        video: the video file.
+        vid: the video id (``pipeline.video(vid)`` is its file).
         sentence: a cached embedding ``(1, D_s)`` or ``(D_s,)``, or the query text (then
             ``text_encoder.encode([text]) -> (1, D_s)`` is timed as the ``text`` stage).
-        two_stream / grounding: models in eval mode on ``device``; ``grounding.config.in_dim``
-            must equal ``two_stream.feature_dim``.
+        pipeline / grounding: the feature pipeline (its recognizer in eval mode on its
+            device) and a grounding model on the same device taking its features
+            (``grounding.config.in_dim`` must equal the features' ``D``).
 
     Returns:
         :class:`VideoRun` with moments ``(K, 3) [start_s, end_s, score]``.
     """
-    dev = resolve_device(device)
-    if grounding.config.in_dim != two_stream.feature_dim:
-        raise ValueError(
-            f"the grounding model takes {grounding.config.in_dim}-d clip features but the "
-            f"two-stream network gives {two_stream.feature_dim}-d (RGB + flow)"
-        )
     if isinstance(sentence, str) and text_encoder is None:
         raise ValueError("a query given as text needs a text_encoder")
-    c = config
-    info = video_info(video)
-    clip_starts = clip_snippet_starts(
-        info, clip_seconds=c.clip_seconds, segments=c.segments, length=c.flow_length
-    )
-    k, starts = len(clip_starts), clip_starts.reshape(-1)
-    rgb_idx = starts + c.flow_length // 2
-    stages = dict.fromkeys(STAGES, 0.0)
-    flow_fn = make_flow_fn(c.flow_method, dis_preset=c.dis_preset)
-
-    def timed_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
-        out = flow_fn(a, b)
-        stages["flow"] += time.perf_counter() - t0
-        return out
-
+    dev, stages = pipeline.device, dict.fromkeys(STAGES, 0.0)
     with torch.inference_mode():
         t0 = time.perf_counter()
-        rgb = read_frames(info.path, rgb_idx).transpose(0, 3, 1, 2)
-        flow = flow_stacks(
-            info.path, starts, length=c.flow_length, bound=c.bound, flow_fn=timed_flow
-        )
-        rgb = resize_frames(np.ascontiguousarray(rgb), c.input_size)
-        flow = resize_frames(flow, c.input_size)
-        rgb_t = torch.from_numpy(rgb).view(k, c.segments, *rgb.shape[1:])
-        flow_t = torch.from_numpy(flow).view(k, c.segments, *flow.shape[1:])
-        stages["decode"] = time.perf_counter() - t0 - stages["flow"]
-
+        inputs = pipeline.load(vid)
+        stages["inputs"] = time.perf_counter() - t0
         with Timer(dev) as t:
-            feats = torch.cat(
-                [
-                    two_stream.segment_features(
-                        rgb_t[i : i + c.batch_size].to(dev), flow_t[i : i + c.batch_size].to(dev)
-                    ).mean(dim=1)
-                    for i in range(0, k, c.batch_size)
-                ]
-            )
+            feats = pipeline.compute(inputs)
         stages["backbone"] = t.seconds
-
+        if grounding.config.in_dim != feats.shape[1]:
+            raise ValueError(
+                f"the grounding model takes {grounding.config.in_dim}-d clip features but the "
+                f"{pipeline.kind} pipeline of {pipeline.config.model} gives {feats.shape[1]}-d"
+            )
         if isinstance(sentence, str):
             with Timer(dev) as t:
                 emb = text_encoder.encode([sentence])  # type: ignore[attr-defined]
@@ -213,27 +136,19 @@ def ground_video(
             stages["text"] = t.seconds
         else:
             emb = sentence.reshape(1, -1).to(dev)
-
+        video = pipeline.video(vid)
         with Timer(dev) as t:
-            clips = resample_features(feats.float().cpu().numpy(), grounding.config.num_clips)
+            clips = resample_features(feats, grounding.config.num_clips)
             moments = grounding.predict(
                 torch.from_numpy(clips)[None].to(dev),
                 emb,
-                [info.duration],
-                nms_thresh=c.nms_thresh,
-                top_k=c.top_k,
+                [video_info(video).duration],
+                nms_thresh=config.nms_thresh,
+                top_k=config.top_k,
             )[0]
         stages["head"] = t.seconds
-
-    pairs = starts[:, None] + np.arange(c.flow_length + 1)[None, :]
-    counts = FrameCounts(
-        n_frames=info.n_frames,
-        clips=k,
-        rgb_frames=len(np.unique(rgb_idx)),
-        flow_frames=len(np.unique(pairs)),
-        flow_fields=len(np.unique(pairs[:, :-1])),
-    )
-    return VideoRun(video=str(info.path), counts=counts, stages=stages, moments=moments)
+    counts = pipeline.counts(vid, inputs)
+    return VideoRun(video=str(video), counts=counts, stages=stages, moments=moments)
 
 
 @dataclass
@@ -252,6 +167,7 @@ class PipelineSpeed:
     frames_processed: int
     rgb_frames: int
     flow_frames: int
+    skeleton_frames: int
     clips: int
     seconds: float
     num_clips: int
@@ -279,6 +195,7 @@ class PipelineSpeed:
             frames_processed=sum(r.counts.processed for r in runs),
             rgb_frames=sum(r.counts.rgb_frames for r in runs),
             flow_frames=sum(r.counts.flow_frames for r in runs),
+            skeleton_frames=sum(r.counts.skeleton_frames for r in runs),
             clips=sum(r.counts.clips for r in runs),
             seconds=seconds,
             num_clips=num_clips,
@@ -298,6 +215,7 @@ class PipelineSpeed:
             "frames_processed": self.frames_processed,
             "rgb_frames": self.rgb_frames,
             "flow_frames": self.flow_frames,
+            "skeleton_frames": self.skeleton_frames,
             "fps_covered": self.fps_covered,
             "fps_covered_definition": COVERED_DEF,
             "fps_processed": self.fps_processed,
@@ -307,51 +225,44 @@ class PipelineSpeed:
 
 
 def measure_pipeline(
-    videos: Sequence[str | Path],
+    vids: Sequence[str],
     sentences: Sequence[torch.Tensor | str],
     *,
-    two_stream: TwoStreamNetwork,
+    pipeline: ClipPipeline,
     grounding: GroundingModel,
     config: PipelineConfig = PipelineConfig(),
-    device: torch.device | str = "cpu",
     text_encoder: object | None = None,
     warmup: int = 1,
     iters: int = 3,
     progress: bool = False,
 ) -> PipelineSpeed:
     """Time :func:`ground_video` ``iters`` times on each video (``sentences[i]`` is the query of
-    ``videos[i]``) after ``warmup`` untimed runs on the first video. The models are moved to
-    ``device`` and timed in eval mode; their training modes are restored."""
+    ``vids[i]``) after ``warmup`` untimed runs on the first video. The models are moved to the
+    pipeline's device and timed in eval mode; their training modes are restored."""
     from tqdm.auto import tqdm
 
-    if not videos or len(videos) != len(sentences):
-        raise ValueError(f"need one sentence per video, got {len(videos)} and {len(sentences)}")
+    if not vids or len(vids) != len(sentences):
+        raise ValueError(f"need one sentence per video, got {len(vids)} and {len(sentences)}")
     if warmup < 0 or iters < 1:
         raise ValueError(f"need warmup >= 0 and iters >= 1, got {warmup}, {iters}")
-    dev = resolve_device(device)
-    modes = (two_stream.training, grounding.training)
-    two_stream.to(dev).eval()
-    grounding.to(dev).eval()
-    kw = dict(
-        two_stream=two_stream,
-        grounding=grounding,
-        config=config,
-        device=dev,
-        text_encoder=text_encoder,
-    )
+    models = (pipeline.model, grounding)
+    modes = [m.training for m in models]
+    for m in models:
+        m.to(pipeline.device).eval()
+    kw = dict(pipeline=pipeline, grounding=grounding, config=config, text_encoder=text_encoder)
     try:
         for _ in range(warmup):
-            ground_video(videos[0], sentences[0], **kw)
+            ground_video(vids[0], sentences[0], **kw)
         runs = [
             ground_video(v, s, **kw)
             for v, s in tqdm(
-                list(zip(videos, sentences, strict=True)) * iters,
+                list(zip(vids, sentences, strict=True)) * iters,
                 desc="end-to-end",
                 unit="run",
                 disable=not progress,
             )
         ]
     finally:
-        two_stream.train(modes[0])
-        grounding.train(modes[1])
+        for m, mode in zip(models, modes, strict=True):
+            m.train(mode)
     return PipelineSpeed.from_runs(runs, num_clips=grounding.config.num_clips, config=config)

@@ -2,11 +2,10 @@
 
 A :class:`Recognizer` is an ``nn.Module`` plus a function building its input for a batch of
 ``n`` clips, already in memory (decoding, flow and skeleton estimation are not timed here; the
-end-to-end numbers are in :mod:`grounding.speed.pipeline`):
-
-- ours (:func:`two_stream_recognizer`): ``rgb (n, S, 3, H, W)`` + ``flow (n, S, 2L, H, W)``
-  uint8, the TSN test input of :class:`grounding.models.two_stream.TwoStreamNetwork`;
-- GTN / DGCN (:func:`skeleton_recognizer`): ``(n, C, T, V, M)`` skeleton windows.
+end-to-end numbers are in :mod:`grounding.speed.pipeline`). :func:`recognizer_input` takes
+both from the model's registry entry (:class:`grounding.models.recognizer.RecognizerInputs`):
+``rgb (n, S, 3, H, W)`` + ``flow (n, S, 2L, H, W)`` uint8 for a two-stream network,
+``(n, 3, T, 17, 1)`` skeleton windows for GTN / DGCN.
 
 FPS of a recognizer = clips per second x input frames per clip, where *input frames* are the
 frames the model consumes: ``S`` RGB frames + ``S * L`` flow fields for ours, ``T`` skeleton
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from grounding.models.complexity import measure_complexity
+from grounding.models.recognizer import RecognitionConfig, recognizer_spec
 from grounding.speed.timing import (
     LatencyStats,
     MemoryPeak,
@@ -38,8 +38,7 @@ __all__ = [
     "RecognitionSpeed",
     "Recognizer",
     "measure_recognition",
-    "skeleton_recognizer",
-    "two_stream_recognizer",
+    "recognizer_input",
 ]
 
 DEFAULT_SAMPLES = (1, 2, 4, 8, 16, 32)
@@ -66,58 +65,18 @@ class Recognizer:
     frames_definition: str
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def two_stream_recognizer(
-    model: nn.Module,
-    *,
-    segments: int,
-    input_size: int,
-    flow_length: int = 5,
-    name: str = "ours",
-    seed: int = 0,
+def recognizer_input(
+    name: str, model: nn.Module, config: RecognitionConfig, *, seed: int = 0
 ) -> Recognizer:
-    """The two-stream network on ``S = segments`` snippets of ``input_size`` pixels."""
-
-    def make_input(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        g = _generator(seed)
-        shape = (n, segments)
-        rgb = torch.randint(0, 256, (*shape, 3, input_size, input_size), generator=g)
-        flow = torch.randint(0, 256, (*shape, 2 * flow_length, input_size, input_size), generator=g)
-        return rgb.to(torch.uint8), flow.to(torch.uint8)
-
+    """The recognizer of ``config`` fed as its registry entry says."""
+    inputs = recognizer_spec(config.model).inputs
+    frames, definition = inputs.frames(config)
     return Recognizer(
         name=name,
         model=model,
-        make_input=make_input,
-        frames_per_clip=segments * (1 + flow_length),
-        frames_definition=f"{segments} x (1 RGB frame + {flow_length} flow fields)",
-    )
-
-
-def skeleton_recognizer(
-    model: nn.Module,
-    *,
-    name: str,
-    frames: int,
-    persons: int,
-    joints: int = 17,
-    channels: int = 3,
-    seed: int = 0,
-) -> Recognizer:
-    """A skeleton model (GTN, DGCN) on ``(n, channels, frames, joints, persons)`` windows."""
-
-    def make_input(n: int) -> tuple[torch.Tensor]:
-        return (torch.randn(n, channels, frames, joints, persons, generator=_generator(seed)),)
-
-    return Recognizer(
-        name=name,
-        model=model,
-        make_input=make_input,
+        make_input=lambda n: inputs.example(config, n, seed=seed),
         frames_per_clip=frames,
-        frames_definition=f"{frames} skeleton frames of {joints} joints x {persons} person(s)",
+        frames_definition=definition,
     )
 
 

@@ -133,12 +133,13 @@ class SpeedReport:
             [
                 "frames (all runs)",
                 f"{p.frames_covered} covered, {p.frames_processed} processed "
-                f"({p.rgb_frames} RGB + {p.flow_frames} for flow) in {p.seconds:.2f} s",
+                f"({p.rgb_frames} RGB + {p.flow_frames} for flow + {p.skeleton_frames} "
+                f"skeleton) in {p.seconds:.2f} s",
             ],
             [
                 "runs",
                 f"{p.runs} run(s) of {p.videos} video(s): {p.clips / p.runs:.1f} clips of "
-                f"{p.config.clip_seconds:g} s x {p.config.segments} snippets per run, "
+                f"{p.config.clip_seconds:g} s per run, "
                 f"resampled to N = {p.num_clips}",
             ],
         ]

@@ -1,10 +1,11 @@
 """The whole speed measurement: models (passed in, or untrained defaults) -> :class:`SpeedReport`.
 
 :func:`run_speed` times, in order, the per-query latency of each grounding model from cached
-features, the sentence encoder (when given), the end-to-end pipeline on real video files, and
-each recognizer (Figure 12), recording peak memory per section. Trained models are passed in
-through :class:`SpeedModels`; :func:`build_speed_models` builds untrained ones of the right
-shapes (speed does not depend on the weights).
+features, the sentence encoder (when given), the end-to-end pipeline on real video files (the
+main model's own feature pipeline, :class:`grounding.extract.ClipPipeline`, as the bench runs
+it), and each recognizer (Figure 12), recording peak memory per section. Trained models are
+passed in through :class:`SpeedModels`; :func:`build_speed_models` builds untrained ones of any
+registered models (speed does not depend on the weights).
 """
 
 from __future__ import annotations
@@ -16,22 +17,23 @@ from pathlib import Path
 import torch
 
 from grounding.data.datasets import load_split
-from grounding.models.grounding_model import GroundingModel
-from grounding.models.two_stream import TwoStreamNetwork
+from grounding.extract import clip_pipeline
+from grounding.models.grounding_model import (
+    GroundingModel,
+    GroundingModelConfig,
+    build_grounding_network,
+)
+from grounding.models.recognizer import RecognitionConfig, build_recognizer, recognizer_spec
 from grounding.provenance import provenance
 from grounding.speed.pipeline import PipelineConfig, measure_pipeline
 from grounding.speed.query import measure_query_latency, measure_text_latency
 from grounding.speed.recognition import (
     DEFAULT_SAMPLES,
-    Recognizer,
     measure_recognition,
-    skeleton_recognizer,
-    two_stream_recognizer,
+    recognizer_input,
 )
 from grounding.speed.report import SpeedReport
 from grounding.speed.timing import PeakMemory, resolve_device, runtime_info
-from grounding.train.grounding import GroundingTrainConfig, build_grounding_network
-from grounding.train.recognition import RecognitionConfig, build_recognizer
 
 __all__ = [
     "SpeedModels",
@@ -47,16 +49,15 @@ class SpeedModels:
     """The models to time.
 
     Attributes:
-        two_stream: the paper's two-stream network (end-to-end backbones).
-        grounding: grounding models by name; the end-to-end pipeline uses ``grounding[main]``,
-            whose ``config.in_dim`` must equal ``two_stream.feature_dim``.
-        recognizers: Figure 12 recognizers with their inputs.
-        main: the name of the end-to-end grounding model.
+        recognizers: recognizers by model name, with their configs (Figure 12, and the
+            feature pipeline of the end-to-end runs).
+        grounding: grounding models by name; ``grounding[main]`` takes the features of
+            ``recognizers[main]``'s pipeline.
+        main: the name of the end-to-end model.
     """
 
-    two_stream: TwoStreamNetwork
+    recognizers: dict[str, tuple[torch.nn.Module, RecognitionConfig]]
     grounding: dict[str, GroundingModel]
-    recognizers: list[Recognizer]
     main: str = "ours"
 
 
@@ -70,9 +71,7 @@ class SpeedSettings:
         videos: end-to-end videos (each run ``iters`` times).
         samples: Figure 12(b) batch sizes.
         max_seconds: per-measurement budget of timed wall time for recognizers.
-        skeleton_frames: GTN / DGCN window ``T`` (one person, as trained).
-        pipeline: sampling and flow settings of the end-to-end runs (its ``segments`` and
-            ``input_size`` should be the two-stream recognizer's).
+        pipeline: extraction settings of the end-to-end runs.
     """
 
     warmup: int = 2
@@ -81,7 +80,6 @@ class SpeedSettings:
     videos: int = 2
     samples: tuple[int, ...] = DEFAULT_SAMPLES
     max_seconds: float | None = 20.0
-    skeleton_frames: int = 32
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
 
     def to_dict(self) -> dict:
@@ -90,6 +88,8 @@ class SpeedSettings:
 
 def build_speed_models(
     *,
+    models: Sequence[str] = ("ours", "gtn", "dgcn"),
+    main: str = "ours",
     width_mult: float,
     input_size: int,
     num_classes: int = 10,
@@ -100,52 +100,39 @@ def build_speed_models(
     seed: int = 0,
 ) -> SpeedModels:
     """Untrained models built exactly as ``python -m grounding.train`` builds them with its
-    default hyper-parameters: the recognizers ``ours`` (two-stream at ``width_mult`` on
-    ``segments`` snippets of ``input_size`` pixels), ``gtn`` and ``dgcn`` (joint + bone streams
-    on one person's ``skeleton_frames``-frame window), and the grounding networks ``ours``,
-    ``gtn``, ``dgcn`` (same head; MHSSA or the clip-graph encoders) over the two-stream's
-    ``(N, D)`` clip features."""
+    default hyper-parameters, for registered models with a recognizer: each recognizer (from
+    its registry defaults, two-stream ones at ``width_mult`` on ``segments`` snippets of
+    ``input_size`` pixels, skeleton ones on one person's ``skeleton_frames``-frame window),
+    and each grounding network (the model's clip encoder, the same head) over the ``(N, D)``
+    features of that recognizer's feature pipeline."""
+    if main not in models:
+        raise ValueError(f"end-to-end model {main!r} not among {list(models)}")
     torch.manual_seed(seed)
     classes = tuple(f"class{k}" for k in range(num_classes))
-    nets = {
-        name: build_recognizer(
-            RecognitionConfig(
-                model=name,
-                classes=classes,
-                segments=segments,
-                input_size=input_size,
-                width_mult=width_mult,
-                flow_length=flow_length,
-                skeleton_frames=skeleton_frames,
-            )
+    recognizers = {}
+    for name in models:
+        sizes = {
+            "segments": segments,
+            "input_size": input_size,
+            "width_mult": width_mult,
+            "flow_length": flow_length,
+            "skeleton_frames": skeleton_frames,
+        }
+        config = RecognitionConfig(
+            model=name, classes=classes, **{**recognizer_spec(name).defaults, **sizes}
         )
-        for name in ("ours", "gtn", "dgcn")
-    }
-    two_stream = nets["ours"]
+        recognizers[name] = (build_recognizer(config), config)
     grounding = {
         name: build_grounding_network(
-            GroundingTrainConfig(
-                dataset="charades",
-                train_split="train",
-                test_split="test",
-                feature_type="i3d",  # the layout of grounding.extract's files
-                in_dim=two_stream.feature_dim,
-                model=name,
+            model=name,
+            config=GroundingModelConfig(
+                in_dim=clip_pipeline(net, config, data=Path()).feature_dim(),
                 num_clips=num_clips,
-            )
+            ),
         )
-        for name in ("ours", "gtn", "dgcn")
+        for name, (net, config) in recognizers.items()
     }
-    recognizers = [
-        two_stream_recognizer(
-            two_stream, segments=segments, input_size=input_size, flow_length=flow_length
-        ),
-        *[
-            skeleton_recognizer(nets[name], name=name, frames=skeleton_frames, persons=1)
-            for name in ("gtn", "dgcn")
-        ],
-    ]
-    return SpeedModels(two_stream=two_stream, grounding=grounding, recognizers=recognizers)
+    return SpeedModels(recognizers=recognizers, grounding=grounding, main=main)
 
 
 def synthetic_queries(root: str | Path, n_videos: int) -> list[tuple[Path, str]]:
@@ -192,7 +179,9 @@ def run_speed(
 
     Args:
         models: what to time (moved to ``device``).
-        videos: ``(video file, query text)`` pairs for the end-to-end runs (none: skipped).
+        videos: ``(video file, query text)`` pairs for the end-to-end runs (none: skipped),
+            files ``DIR/videos/<vid>.mp4`` of one dataset folder ``DIR`` (its ``skeletons/``
+            for person-centric or skeleton features).
         settings: iteration counts and sizes.
         device: ``auto``, ``cpu``, ``cuda``...
         text_encoder: a sentence encoder (``encode([text]) -> (1, D_s)``); when given, its
@@ -242,14 +231,23 @@ def run_speed(
                 )
                 for _ in videos
             ]
+        net, config = models.recognizers[models.main]
+        pipeline = clip_pipeline(
+            net.to(dev).eval(),
+            config,
+            data=Path(videos[0][0]).parent.parent,
+            clip_seconds=s.pipeline.clip_seconds,
+            batch_size=s.pipeline.batch_size,
+            device=dev,
+            person_context=s.pipeline.person_context,
+        )
         with PeakMemory(dev) as mem:
             report.pipeline = measure_pipeline(
-                [v for v, _ in videos],
+                [Path(v).stem for v, _ in videos],
                 sentences,
-                two_stream=models.two_stream,
+                pipeline=pipeline,
                 grounding=main,
                 config=s.pipeline,
-                device=dev,
                 text_encoder=text_encoder,
                 warmup=min(s.warmup, 1),
                 iters=s.iters,
@@ -257,7 +255,8 @@ def run_speed(
         report.memory["end_to_end"] = mem.result
     bar.update()
 
-    for rec in models.recognizers:
+    for name, (net, config) in models.recognizers.items():
+        rec = recognizer_input(name, net, config)
         bar.set_postfix_str(f"recognizer {rec.name}")
         result = measure_recognition(
             rec,

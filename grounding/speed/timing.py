@@ -1,4 +1,5 @@
-"""Timing primitives: device choice, synchronised latency measurement, peak memory, threads.
+"""Timing primitives: synchronised latency measurement, peak memory, threads (the device rule
+is :func:`grounding.models.device.resolve_device`, re-exported here).
 
 Every number is measured on the device it is reported for (docs/design.md, "Speed"):
 :func:`measure_latency` runs ``warmup`` untimed calls, then times ``iters`` calls one by one
@@ -32,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 
+from grounding.models.device import DeviceError, resolve_device
 from grounding.provenance import device_name
 
 __all__ = [
@@ -45,45 +47,6 @@ __all__ = [
     "runtime_info",
     "synchronize",
 ]
-
-
-class DeviceError(RuntimeError):
-    """The requested device cannot be used (e.g. ``cuda`` on a machine without CUDA)."""
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when ``torch.cuda.is_available()``, else CPU; ``"cpu"``, ``"cuda"``,
-    ``"cuda:K"`` as given, checked.
-
-    Raises:
-        DeviceError: CUDA was asked for but is not available, or the index does not exist.
-        ValueError: an unknown device string.
-    """
-    if isinstance(device, torch.device):
-        name = str(device)
-    else:
-        name = str(device).strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:K") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            built = torch.version.cuda or "none (a CPU-only build)"
-            raise DeviceError(
-                f"device {name!r} was requested but CUDA is not available "
-                f"(torch {torch.__version__}, CUDA build: {built}, "
-                f"visible GPUs: {torch.cuda.device_count()}); use --device cpu or auto"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise DeviceError(
-                f"device {name!r} does not exist: {torch.cuda.device_count()} GPU(s) visible"
-            )
-    elif dev.type != "cpu":
-        raise ValueError(f"unsupported device {device!r}; use auto, cpu, cuda or cuda:K")
-    return dev
 
 
 def synchronize(device: torch.device) -> None:

@@ -27,6 +27,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from grounding.models.device import resolve_device
+
 __all__ = [
     "DistContext",
     "all_reduce_sum",
@@ -35,23 +37,12 @@ __all__ = [
     "distributed_session",
     "gather_objects",
     "init_distributed",
-    "resolve_device",
     "shard",
     "shutdown",
     "wrap_model",
 ]
 
 T = TypeVar("T")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU; otherwise the named device (checked)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available")
-    return device
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@ all-MiniLM-L6-v2 through :class:`grounding.models.text.SentenceCache` (one cache
 in the cache folder).
 
 Model: :class:`grounding.models.grounding_model.GroundingModel`: features resampled to
-``--num-clips`` N -> projection -> temporal encoder -> 2D moment map head. The encoder is the
-only part that differs between ``--model`` values, and is passed in as a component:
+``--num-clips`` N -> projection -> clip encoder -> 2D moment map head. The encoder is the
+only part that differs between ``--model`` values; the registry builds it
+(:mod:`grounding.models.registry`; ``--import FILE.py`` registers a model of your own):
 
-- ``ours``: the paper's MHSSA (eqs. 10-14; ``--temporal`` selects the Table 3 variants);
+- ``ours``: the paper's MHSSA (eqs. 10-14; ``ours-*``: the Table 3 temporal variants);
 - ``gtn`` / ``dgcn``: the baselines' blocks in clip-graph mode (the clips are the nodes of a
   temporal chain graph; :func:`baselines.gtn.build_gtn_clip_encoder`,
   :func:`baselines.dgcn.build_dgcn_clip_encoder`).
@@ -39,8 +40,6 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from baselines.blind import PriorOnly
-from baselines.dgcn import build_dgcn_clip_encoder
-from baselines.gtn import build_gtn_clip_encoder
 from grounding.data.annotations import QuerySet
 from grounding.data.datasets import default_test_split, load_split
 from grounding.data.features import FEATURE_TYPES, FeatureStore, open_features
@@ -53,10 +52,10 @@ from grounding.models.checkpoint import unwrap
 from grounding.models.grounding_model import (
     GroundingModel,
     GroundingModelConfig,
-    build_grounding_model,
+    build_grounding_network,
 )
 from grounding.models.localization import scaled_iou_loss
-from grounding.models.temporal import TEMPORAL_KINDS, build_temporal
+from grounding.models.registry import add_import_argument, get_model, import_models
 from grounding.models.text import Encoder, SentenceCache, TokenCache
 from grounding.train.distributed import (
     DistContext,
@@ -77,7 +76,6 @@ from grounding.train.loop import (
 )
 from grounding.train.paths import RunPaths, check_run_dir, default_cache_dir
 
-MODELS = ("ours", "gtn", "dgcn")
 DATASETS = ("charades", "activitynet")
 REPORTED = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
 
@@ -90,12 +88,11 @@ class GroundingTrainConfig:
         dataset / train_split / test_split: the annotations.
         feature_type: layout of the features (``i3d``, ``vgg``, ``c3d``).
         in_dim: feature dimension D_in.
-        model: ``ours``, ``gtn`` or ``dgcn`` (the temporal encoder).
+        model: a registered model (its clip encoder).
         num_clips .. dropout: :class:`GroundingModelConfig` fields.
         cross_layers: word-level cross-attention blocks before the temporal encoder (the
             clips attend to the sentence's MiniLM token states; 0: pooled sentence only).
-        temporal_layers: stacked residual temporal blocks of ``ours`` (the paper: 1).
-        encoder_layers: graph blocks of the gtn/dgcn clip-graph encoder.
+        encoder_layers: blocks of a clip encoder that has several (the gtn/dgcn graphs).
         t_min / t_max: scaled-IoU target range (2D-TAN: 0.5 / 1.0).
         nms_thresh / top_k: inference (NMS on the ranked moments, moments kept per query).
         epochs, batch_size (global), lr, weight_decay, warmup_epochs, seed: optimisation.
@@ -109,7 +106,6 @@ class GroundingTrainConfig:
     model: str = "ours"
     num_clips: int = 16
     hidden_dim: int = 256
-    temporal: str = "mhssa"
     heads: int = 4
     map_dim: int = 128
     head_layers: int = 3
@@ -119,7 +115,6 @@ class GroundingTrainConfig:
     query_fusion: bool = True
     positional: bool = True
     cross_layers: int = 0
-    temporal_layers: int = 1
     encoder_layers: int = 2
     t_min: float = 0.5
     t_max: float = 1.0
@@ -137,7 +132,6 @@ class GroundingTrainConfig:
             in_dim=self.in_dim,
             num_clips=self.num_clips,
             hidden_dim=self.hidden_dim,
-            temporal=self.temporal,
             heads=self.heads,
             map_dim=self.map_dim,
             head_layers=self.head_layers,
@@ -150,29 +144,11 @@ class GroundingTrainConfig:
         )
 
 
-def build_encoder(config: GroundingTrainConfig) -> nn.Module | list[nn.Module]:
-    """The temporal encoder ``(B, N, hidden) -> (B, N, hidden)`` of ``config.model`` (for
-    ``ours`` with ``temporal_layers > 1``, a list of modules to stack)."""
-    h, n = config.hidden_dim, config.num_clips
-    if config.model == "ours":
-        if config.temporal_layers < 1:
-            raise ValueError(f"temporal_layers must be >= 1, got {config.temporal_layers}")
-        layers = [
-            build_temporal(config.temporal, dim=h, heads=config.heads, dropout=config.dropout)
-            for _ in range(config.temporal_layers)
-        ]
-        return layers[0] if len(layers) == 1 else layers
-    channels = (h,) * config.encoder_layers
-    if config.model == "gtn":
-        return build_gtn_clip_encoder(num_clips=n, in_dim=h, channels=channels, heads=config.heads)
-    if config.model == "dgcn":
-        return build_dgcn_clip_encoder(num_clips=n, in_dim=h, channels=channels)
-    raise ValueError(f"unknown model {config.model!r}; choose one of {MODELS}")
-
-
-def build_grounding_network(config: GroundingTrainConfig) -> GroundingModel:
-    """Projection -> :func:`build_encoder` -> moment map head (the same head for all)."""
-    return build_grounding_model(config=config.model_config(), temporal=build_encoder(config))
+def build_network(config: GroundingTrainConfig) -> GroundingModel:
+    """The grounding network of ``config`` (:func:`build_grounding_network`)."""
+    return build_grounding_network(
+        model=config.model, config=config.model_config(), layers=config.encoder_layers
+    )
 
 
 def grounding_loss(
@@ -287,8 +263,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feature-type", choices=sorted(FEATURE_TYPES), default=None)
     p.add_argument("--train-split", default="train")
     p.add_argument("--test-split", default=None, help="default: test / val_2 (synthetic val_1)")
-    p.add_argument("--model", choices=MODELS, default="ours")
-    p.add_argument("--temporal", choices=TEMPORAL_KINDS, default="mhssa", help="ours only")
+    p.add_argument("--model", default="ours", help="a registered model (its clip encoder)")
+    add_import_argument(p)
     p.add_argument("--num-clips", type=int, default=16, help="N clips after resampling")
     p.add_argument("--hidden-dim", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
@@ -296,7 +272,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-layers", type=int, default=3)
     p.add_argument("--head-kernel", type=int, default=5)
     p.add_argument("--encoder-layers", type=int, default=2, help="gtn/dgcn graph blocks")
-    p.add_argument("--temporal-layers", type=int, default=1, help="ours: stacked blocks")
     p.add_argument(
         "--cross-layers",
         type=int,
@@ -344,7 +319,6 @@ def config_from_args(
         model=args.model,
         num_clips=args.num_clips,
         hidden_dim=args.hidden_dim,
-        temporal=args.temporal,
         heads=args.heads,
         map_dim=args.map_dim,
         head_layers=args.head_layers,
@@ -353,7 +327,6 @@ def config_from_args(
         query_fusion=args.query_fusion,
         positional=args.positional,
         cross_layers=args.cross_layers,
-        temporal_layers=args.temporal_layers,
         encoder_layers=args.encoder_layers,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -429,6 +402,8 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
     t_all = time.perf_counter()
     paths = RunPaths(args.out)
     check_run_dir(paths, (paths.checkpoint, paths.metrics, paths.predictions), args, ctx)
+    import_models(args.imports)
+    get_model(args.model)  # an unknown name is refused before the data is read
     inputs = _load_inputs(args, ctx, encoder)
     train_q, test_q, feature_type = inputs.train_q, inputs.test_q, inputs.feature_type
     config = config_from_args(
@@ -437,7 +412,7 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
     seed_everything(config.seed)
     train_set, test_set = inputs.datasets(config.num_clips)
 
-    net = build_grounding_network(config)
+    net = build_network(config)
     net.fit_sentence_stats(train_set.sentences[train_set.items])
     model = wrap_model(net, ctx)
     loader = make_loader(

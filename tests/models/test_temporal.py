@@ -11,7 +11,6 @@ from grounding.models.temporal import (
     MultiHeadSelfAttention,
     RecurrentTemporal,
     ResidualTemporal,
-    TemporalStack,
     build_temporal,
 )
 
@@ -110,17 +109,3 @@ def test_head_dim_rule_and_errors():
     rnn = RecurrentTemporal(8, cell="gru")
     with pytest.raises(ValueError, match="valid steps come first"):
         rnn(torch.randn(1, 3, 8), torch.tensor([[False, True, True]]))
-
-
-def test_temporal_stack_chains_residual_blocks():
-    torch.manual_seed(0)
-    mods = [MultiHeadSelfAttention(8, heads=2), MultiHeadSelfAttention(8, heads=2)]
-    stack = TemporalStack(mods, 8).eval()
-    x = torch.randn(2, 5, 8)
-    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
-    out = stack(x, mask)
-    assert out.shape == x.shape and torch.all(out[1, 3:] == 0)
-    first = stack.blocks[0]
-    torch.testing.assert_close(out, stack.blocks[1](first(x, mask), mask))
-    with pytest.raises(ValueError, match="at least one module"):
-        TemporalStack([], 8)

@@ -22,11 +22,7 @@ from grounding.io import current_umask
 from grounding.models.text import SentenceCache
 from grounding.train import grounding
 from grounding.train.__main__ import build_parser, main
-from grounding.train.grounding import (
-    GroundingTrainConfig,
-    build_grounding_network,
-    sentence_embeddings,
-)
+from grounding.train.grounding import GroundingTrainConfig, build_network, sentence_embeddings
 
 TINY = [
     "--epochs",
@@ -158,8 +154,8 @@ def test_baseline_encoders_use_the_same_head(data, npy_features, tmp_path, model
         map_dim=16,
         heads=2,
     )
-    net = build_grounding_network(config)
-    ours = build_grounding_network(GroundingTrainConfig(**{**config.__dict__, "model": "ours"}))
+    net = build_network(config)
+    ours = build_network(GroundingTrainConfig(**{**config.__dict__, "model": "ours"}))
     assert type(net.head) is type(ours.head) and type(net.temporal.module) is not type(
         ours.temporal.module
     )
@@ -248,17 +244,16 @@ def test_empty_split_is_a_clear_error(data, npy_features, tmp_path, capsys):
     assert code == 2 and "no usable queries" in capsys.readouterr().err
 
 
-def test_stacked_temporal_blocks(data, npy_features, tmp_path):
-    m = _run(data, npy_features, tmp_path / "t2", "--temporal-layers", "2")
-    assert m["finished"] and m["config"]["temporal_layers"] == 2
-    state = torch.load(tmp_path / "t2" / "checkpoint.pt", weights_only=True)["model"]
-    assert any(k.startswith("temporal.blocks.1.") for k in state)
-    config = grounding.GroundingTrainConfig(
-        dataset="charades", train_split="train", test_split="test", feature_type="i3d",
-        in_dim=4, temporal_layers=0,
-    )  # fmt: skip
-    with pytest.raises(ValueError, match="temporal_layers must be >= 1"):
-        grounding.build_encoder(config)
+def test_a_temporal_variant_trains_with_its_own_encoder(data, npy_features, tmp_path, capsys):
+    m = _run(data, npy_features, tmp_path / "gru", "--model", "ours-gru")
+    assert m["finished"] and m["config"]["model"] == "ours-gru"
+    state = torch.load(tmp_path / "gru" / "checkpoint.pt", weights_only=True)["model"]
+    assert any(k.startswith("temporal.module.rnn.") for k in state)
+    with pytest.raises(SystemExit):  # removed: measured not to help
+        main(_cli(data, npy_features, tmp_path / "bad", "--temporal-layers", "2"))
+    capsys.readouterr()
+    assert main(_cli(data, npy_features, tmp_path / "bad", "--model", "magic")) == 2
+    assert "unknown model 'magic'" in capsys.readouterr().err
 
 
 def _cli(data, features, out, *extra: str) -> list[str]:

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from grounding.models.device import resolve_device
 from grounding.train.distributed import (
     DistContext,
     distributed_session,
     gather_objects,
-    resolve_device,
     shard,
 )
 from grounding.train.loop import (

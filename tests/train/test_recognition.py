@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from grounding.data.synthetic import generate_dataset
+from grounding.models.recognizer import RecognitionConfig, build_recognizer
 from grounding.train.__main__ import main
-from grounding.train.recognition import RecognitionConfig, build_recognizer
 
 TINY = ["--width", "0.25", "--input-size", "64", "--batch-size", "4", "--workers", "0"]
 
@@ -112,6 +112,33 @@ def test_bad_config_is_refused():
         build_recognizer(RecognitionConfig(model="gtn", classes=("a",)))
     with pytest.raises(ValueError, match="unknown RGB input 'grey'"):
         build_recognizer(RecognitionConfig(model="ours", classes=("a", "b"), rgb_input="grey"))
+    with pytest.raises(ValueError, match=r"unknown model 'magic'.*--import"):
+        build_recognizer(RecognitionConfig(model="magic", classes=("a", "b")))
+
+
+def test_size_sets_width_and_side_and_the_model_its_defaults():
+    import argparse
+
+    from grounding.train.recognition import add_arguments, config_from_args
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+
+    def config(*argv: str) -> RecognitionConfig:
+        return config_from_args(p.parse_args(["--data", ".", "--out", ".", *argv]), ["a", "b"])
+
+    assert (config().width_mult, config().input_size) == (0.5, 96)
+    assert (config("--size", "full").width_mult, config("--size", "full").input_size) == (1.0, 224)
+    assert (config().epochs, config().dropout, config().temporal) == (12, 0.5, "mhssa")
+    gtn = config("--model", "gtn")
+    assert (gtn.epochs, gtn.dropout) == (10, 0.1)
+    assert config("--model", "gtn", "--epochs", "3").epochs == 3
+    assert config("--model", "ours-rnn").temporal == "rnn"
+    assert config("--model", "ours-mhssa-h6").heads == 6
+    with pytest.raises(SystemExit):  # removed options
+        config("--train-window", "2")
+    with pytest.raises(SystemExit):
+        config("--profile", "cpu")
 
 
 def test_rgb_difference_input_is_recorded_in_the_run(data, tmp_path):
@@ -172,7 +199,7 @@ def test_rgb_weights_cli_records_the_digest_and_refuses_bad_requests(
     base = ["recognition", "--data", str(data), "--out", str(tmp_path / "x"), *TINY]
     cases = [
         (["--rgb-weights", str(tmp_path / "missing.pth")], "--rgb-weights file not found"),
-        (["--model", "gtn", "--rgb-weights", str(path)], "for --model ours"),
+        (["--model", "gtn", "--rgb-weights", str(path)], "is for BN-Inception recognizers, not gtn"),
         (["--rgb-weights", str(path), "--rgb-weights-sha", "ffff0000"], "expected ffff0000"),
         (["--rgb-weights-sha", "ab"], "needs --rgb-weights"),
         (["--width", "0.5", "--rgb-weights", str(path)], "shape mismatches"),

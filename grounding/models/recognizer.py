@@ -1,0 +1,360 @@
+"""Action recognizers of the registered models: their config, how they are fed, how built.
+
+- :class:`RecognitionConfig`: everything that determines a recognizer (stored in its
+  checkpoint); ``model`` names a registry entry (:mod:`grounding.models.registry`).
+- :class:`RecognizerSpec`: a registry entry's recognizer: the builder, its inputs, the config
+  defaults it changes and the kind of grounding features made from it.
+- :class:`PixelClips` / :class:`SkeletonClips`: what a recognizer is fed (datasets, loss,
+  predictions, a timing input), one object per input kind, passed in by the entry::
+
+      PixelClips      rgb (B, S, 3, H, W) + flow (B, S, 2L, H, W) uint8 TSN snippets
+                      -> TwoStreamOutput (fused, rgb, flow logits (B, A))
+      SkeletonClips   skeleton windows (B, 3, T, 17, 1) -> logits (B, A)
+
+- :func:`build_recognizer`: the recognizer of a config, through its registry entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import Dataset
+
+from grounding.data.action_dataset import (
+    ActionClipDataset,
+    ClipFlowCache,
+    FlowSettings,
+    SkeletonClipDataset,
+    check_rgb_input,
+)
+from grounding.data.hmdb import ActionSplit
+from grounding.io import file_digest
+from grounding.models.registry import FeatureKind, get_model
+from grounding.models.temporal import TEMPORAL_KINDS
+
+__all__ = [
+    "PIXEL_CLIPS",
+    "SKELETON_CLIPS",
+    "PixelClips",
+    "RecognitionConfig",
+    "RecognizerInputs",
+    "RecognizerSpec",
+    "SkeletonClips",
+    "build_recognizer",
+    "config_from_dict",
+    "recognizer_spec",
+    "skeleton_spec",
+]
+
+
+@dataclass(frozen=True)
+class RecognitionConfig:
+    """Everything that determines a recognition run (stored in its checkpoint).
+
+    Attributes:
+        model: a registered model with a recognizer (``ours``, ``gtn``, ``dgcn``, ...).
+        classes: class names; ``classes[label]``.
+        segments: TSN segments per clip when training (two-stream).
+        test_segments: segments per test clip (TSN tests with more segments than it trains
+            with, 25 in the paper; the class scores are averaged over them).
+        input_size: frame side fed to BN-Inception (multiple of 32).
+        width_mult: BN-Inception width (CPU size 0.5, full 1.0).
+        temporal / heads: temporal module over the segments (Table 3 ablations).
+        spatial_attention / spatial_residual: spatial module variants (Figure 10 ablations).
+        flow_length: flow fields per stack (5: 10 channels).
+        flow_method / flow_preset / flow_bound: optical flow settings.
+        flow_compensation: subtract the camera translation from the flow fields.
+        rgb_input: what the RGB stream sees, ``frames`` (the paper) or ``diff`` (TSN's RGB
+            difference, :func:`grounding.data.action_dataset.snippet_rgb`).
+        fusion_weights: RGB : flow score weights (eq. 7).
+        dropout: before the classifier(s).
+        skeleton_frames: frames per skeleton window (skeleton models).
+        epochs, batch_size (global), lr, weight_decay, warmup_epochs, seed: optimisation.
+        split: HMDB51 split number.
+        rgb_weights_sha: SHA-256 prefix of the BN-Inception state dict (e.g. ImageNet) both
+            backbones started from (``--rgb-weights``; the flow conv1 by eq. 6); ``None``:
+            from scratch. Partial BN is on exactly when it is set.
+        init_sha: SHA-256 prefix of the recognition checkpoint the whole model started from
+            (``--init-from``, fine-tuning); ``None``: not one.
+    """
+
+    model: str
+    classes: tuple[str, ...]
+    segments: int = 3
+    test_segments: int = 7
+    input_size: int = 128
+    width_mult: float = 0.5
+    temporal: str = "mhssa"
+    heads: int = 2
+    spatial_attention: str = "sigmoid"
+    spatial_residual: bool = True
+    flow_length: int = 5
+    flow_method: str = "dis"
+    flow_preset: str = "medium"
+    flow_bound: float = 20.0
+    flow_compensation: bool = False
+    rgb_input: str = "frames"
+    fusion_weights: tuple[float, float] = (1.0, 1.5)
+    dropout: float = 0.5
+    skeleton_frames: int = 32
+    epochs: int = 12
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 0.5
+    seed: int = 0
+    split: int = 1
+    rgb_weights_sha: str | None = None
+    init_sha: str | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def flow_settings(self) -> FlowSettings:
+        return FlowSettings(self.flow_method, self.flow_preset, self.flow_bound)
+
+    def validate(self) -> None:
+        recognizer_spec(self.model)
+        if self.num_classes < 2:
+            raise ValueError(f"recognition needs at least 2 classes, got {list(self.classes)}")
+        if self.input_size % 32:
+            raise ValueError(f"input_size must be a multiple of 32, got {self.input_size}")
+        check_rgb_input(self.rgb_input)
+        if self.temporal not in TEMPORAL_KINDS:
+            raise ValueError(f"unknown temporal module {self.temporal!r}: {TEMPORAL_KINDS}")
+        counts = (self.epochs, self.batch_size, self.segments, self.test_segments)
+        if min(*counts, self.skeleton_frames) < 1:
+            raise ValueError(
+                "epochs, batch_size, segments, test_segments and skeleton_frames must be >= 1"
+            )
+
+
+#: fields earlier versions stored, with the only value they may hold to be read now
+#: (``train_window_s``: removed, measured not to help)
+_RETIRED = {"train_window_s": None}
+
+
+def config_from_dict(data: Mapping[str, Any]) -> RecognitionConfig:
+    """Inverse of ``dataclasses.asdict`` (lists back to tuples; retired fields at their
+    neutral value dropped)."""
+    data = dict(data)
+    for name, neutral in _RETIRED.items():
+        if name in data and data[name] == neutral:
+            del data[name]
+    data["classes"] = tuple(data["classes"])
+    data["fusion_weights"] = tuple(data["fusion_weights"])
+    return RecognitionConfig(**data)
+
+
+# --------------------------------------------------------------------------------------------
+# what a recognizer is fed
+
+
+class RecognizerInputs(Protocol):
+    """How a kind of recognizer is fed: training data, loss, predictions and a timing input.
+
+    ``streams``: the per-stream predictions besides the fused one (``()`` when single)."""
+
+    streams: tuple[str, ...]
+
+    def datasets(
+        self, config: RecognitionConfig, split: ActionSplit, *, skeletons: Path, cache_dir: Path
+    ) -> tuple[Dataset, Dataset]: ...
+
+    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> None:
+        """Precompute what the datasets read (e.g. the flow cache), this rank's share."""
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor: ...
+
+    def predict(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """``{"fused": (B,), **streams}`` predicted labels."""
+
+    def example(self, config: RecognitionConfig, n: int, *, seed: int) -> tuple[torch.Tensor, ...]:
+        """A deterministic input batch of ``n`` clips (speed)."""
+
+    def frames(self, config: RecognitionConfig) -> tuple[int, str]:
+        """Input frames one clip feeds the model, and what they are."""
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@dataclass(frozen=True)
+class PixelClips:
+    """TSN snippets of RGB + optical flow (:class:`ActionClipDataset`) for a two-stream
+    network: ``rgb (B, S, 3, H, W), flow (B, S, 2L, H, W)`` uint8 -> ``TwoStreamOutput``."""
+
+    streams: tuple[str, ...] = ("rgb", "flow")
+
+    def datasets(
+        self, config: RecognitionConfig, split: ActionSplit, *, skeletons: Path, cache_dir: Path
+    ) -> tuple[Dataset, Dataset]:
+        cache = ClipFlowCache(
+            cache_dir / "flow", settings=config.flow_settings(), min_fields=config.flow_length
+        )
+        common = {
+            "flow_cache": cache,
+            "seed": config.seed,
+            "input_size": config.input_size,
+            "flow_length": config.flow_length,
+            "compensate": config.flow_compensation,
+            "rgb_input": config.rgb_input,
+        }
+        return (
+            ActionClipDataset(split.train, train=True, segments=config.segments, **common),
+            ActionClipDataset(split.test, train=False, segments=config.test_segments, **common),
+        )
+
+    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> None:
+        dataset.flow_cache.prepare(  # type: ignore[attr-defined]
+            clips, rank=rank, world_size=world_size, progress=rank == 0
+        )
+
+    def _forward(self, model: nn.Module, batch: dict[str, Any]) -> Any:
+        dev = _device(model)
+        return model(batch["rgb"].to(dev), batch["flow"].to(dev))
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        out, y = self._forward(model, batch), batch["label"].to(_device(model))
+        return F.cross_entropy(out.rgb, y) + F.cross_entropy(out.flow, y)
+
+    def predict(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        out = self._forward(model, batch)
+        return {"fused": out.fused.argmax(1), "rgb": out.rgb.argmax(1), "flow": out.flow.argmax(1)}
+
+    def example(self, config: RecognitionConfig, n: int, *, seed: int) -> tuple[torch.Tensor, ...]:
+        g = torch.Generator().manual_seed(seed)
+        side, shape = config.input_size, (n, config.segments)
+        rgb = torch.randint(0, 256, (*shape, 3, side, side), generator=g)
+        flow = torch.randint(0, 256, (*shape, 2 * config.flow_length, side, side), generator=g)
+        return rgb.to(torch.uint8), flow.to(torch.uint8)
+
+    def frames(self, config: RecognitionConfig) -> tuple[int, str]:
+        s, length = config.segments, config.flow_length
+        return s * (1 + length), f"{s} x (1 RGB frame + {length} flow fields)"
+
+
+@dataclass(frozen=True)
+class SkeletonClips:
+    """Windows of one person's COCO-17 skeleton (:class:`SkeletonClipDataset`):
+    ``(B, 3, T, 17, 1) -> logits (B, A)``."""
+
+    streams: tuple[str, ...] = ()
+    joints: int = 17
+
+    def datasets(
+        self, config: RecognitionConfig, split: ActionSplit, *, skeletons: Path, cache_dir: Path
+    ) -> tuple[Dataset, Dataset]:
+        common = {"skeleton_root": skeletons, "frames": config.skeleton_frames, "seed": config.seed}
+        return (
+            SkeletonClipDataset(split.train, train=True, **common),
+            SkeletonClipDataset(split.test, train=False, **common),
+        )
+
+    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> None:
+        return None
+
+    def loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        dev = _device(model)
+        return F.cross_entropy(model(batch["skeleton"].to(dev)), batch["label"].to(dev))
+
+    def predict(self, model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        return {"fused": model(batch["skeleton"].to(_device(model))).argmax(1)}
+
+    def example(self, config: RecognitionConfig, n: int, *, seed: int) -> tuple[torch.Tensor, ...]:
+        g = torch.Generator().manual_seed(seed)
+        return (torch.randn(n, 3, config.skeleton_frames, self.joints, 1, generator=g),)
+
+    def frames(self, config: RecognitionConfig) -> tuple[int, str]:
+        t = config.skeleton_frames
+        return t, f"{t} skeleton frames of {self.joints} joints x 1 person(s)"
+
+
+PIXEL_CLIPS = PixelClips()
+SKELETON_CLIPS = SkeletonClips()
+
+
+class RecognizerBuilder(Protocol):
+    """``(*, config, rgb_weights) -> nn.Module`` (``rgb_weights``: a verified BN-Inception
+    state dict to start from, or ``None``)."""
+
+    def __call__(self, *, config: RecognitionConfig, rgb_weights: Path | None) -> nn.Module: ...
+
+
+@dataclass(frozen=True)
+class RecognizerSpec:
+    """A registry entry's recognizer.
+
+    Attributes:
+        build: the builder (:class:`RecognizerBuilder`).
+        inputs: what it is fed (:data:`PIXEL_CLIPS`, :data:`SKELETON_CLIPS`).
+        features: how its grounding clip features are made.
+        defaults: :class:`RecognitionConfig` fields this model starts from instead of the
+            class defaults (command-line flags still override them).
+    """
+
+    build: RecognizerBuilder
+    inputs: RecognizerInputs
+    features: FeatureKind
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        known = {f.name for f in fields(RecognitionConfig)}
+        unknown = sorted(set(self.defaults) - known)
+        if unknown:
+            raise ValueError(f"unknown RecognitionConfig fields in defaults: {unknown}")
+
+
+def recognizer_spec(model: str) -> RecognizerSpec:
+    """The recognizer of registered model ``model``; ``ValueError`` when it has none."""
+    spec = get_model(model).recognizer
+    if spec is None:
+        raise ValueError(
+            f"model {model!r} has no recognizer (it trains on given clip features: --features)"
+        )
+    return spec
+
+
+def build_recognizer(config: RecognitionConfig, *, rgb_weights: Path | None = None) -> nn.Module:
+    """The recognizer of ``config`` through its registry entry (``forward`` as its inputs
+    say, see the module docstring).
+
+    ``rgb_weights``: the BN-Inception state dict to start from; its digest must be
+    ``config.rgb_weights_sha``. Without it a pretrained config builds the same architecture
+    (Partial BN on) for loading a trained checkpoint."""
+    config.validate()
+    if rgb_weights is not None:
+        digest = file_digest(rgb_weights)
+        if digest != config.rgb_weights_sha:
+            raise ValueError(
+                f"{rgb_weights}: SHA-256 {digest} is not the config's weights "
+                f"{config.rgb_weights_sha}"
+            )
+    return recognizer_spec(config.model).build(config=config, rgb_weights=rgb_weights)
+
+
+def skeleton_spec(build: Callable[..., nn.Module]) -> RecognizerSpec:
+    """A skeleton recognizer (joint + bone streams on one person's window, fed
+    :data:`SKELETON_CLIPS`, skeleton grounding features) from a builder
+    ``(*, num_classes, num_persons, dropout) -> nn.Module`` (``(B, 3, T, 17, 1) -> (B, A)``);
+    it starts from 10 epochs and dropout 0.1."""
+
+    def build_recognizer(*, config: RecognitionConfig, rgb_weights: Path | None) -> nn.Module:
+        if rgb_weights is not None:
+            raise ValueError(f"--rgb-weights is for BN-Inception recognizers, not {config.model}")
+        return build(num_classes=config.num_classes, num_persons=1, dropout=config.dropout)
+
+    return RecognizerSpec(
+        build=build_recognizer,
+        inputs=SKELETON_CLIPS,
+        features=FeatureKind.SKELETON,
+        defaults={"epochs": 10, "dropout": 0.1},
+    )
