@@ -32,6 +32,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 from tqdm import tqdm
@@ -51,6 +52,13 @@ from grounding.eval import Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
 from grounding.eval.statistics import format_mean_std
 from grounding.io import file_digest, write_json_atomic
+from grounding.models.registry import (
+    ModelImportError,
+    add_import_argument,
+    get_model,
+    import_models,
+    list_models,
+)
 from grounding.pipeline import (
     ModelRuns,
     StageFailed,
@@ -64,6 +72,9 @@ from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
 from grounding.regression import check_against, load_reference, tolerances_from
 from grounding.tables import make_all
+
+if TYPE_CHECKING:  # loaded with the speed measurement only
+    from grounding.speed.pipeline import PipelineConfig
 
 REAL_DATASETS = ("charades", "activitynet", "charades-cd", "activitynet-cd")
 #: datasets the trained models run on with ``--features`` (grounding.train grounding's datasets)
@@ -208,7 +219,8 @@ def add_trained_sections(doc: dict, config: BenchConfig, trained: TrainedResults
     doc["seconds"] = dict(trained.seconds)
     if config.speed:
         t0 = time.perf_counter()
-        doc["speed"] = measure_speed(config, trained.recognition_configs.get("ours", {}))
+        main = config.profile.models[0]
+        doc["speed"] = measure_speed(config, trained.recognition_configs.get(main, {}))
         doc["seconds"]["speed"] = round(time.perf_counter() - t0, 1)
         for entry in doc["speed"].get("recognition", []):
             if entry["name"] in doc["recognition"]:
@@ -227,29 +239,51 @@ def seed_metric(entry: dict, metric: str) -> list[float]:
     return [float(m[metric]) for m in entry["per_seed"].values()]
 
 
-def profile_recognition_config(profile: BenchProfile) -> dict:
-    """The recognition config ``ours`` gets in ``profile`` (the training CLI's own parsing and
-    defaults), without training anything."""
+def profile_recognition_config(profile: BenchProfile, model: str | None = None) -> dict:
+    """The recognition config ``model`` (default: the profile's first) gets in ``profile`` (the
+    training CLI's own parsing and defaults), without training anything."""
     from grounding.train.recognition import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser(add_help=False)
     add_arguments(parser)
-    ours = model_argv("ours", profile.recognition_args, profile.model_recognition_args)
-    args = parser.parse_args(["--data", ".", "--out", ".", *ours])
+    model = model or profile.models[0]
+    argv = model_argv(model, profile.recognition_args, profile.model_recognition_args)
+    args = parser.parse_args(["--data", ".", "--out", ".", "--model", model, *argv])
     return asdict(config_from_args(args, ["a", "b"]))  # the classes do not change the speed
 
 
+def profile_pipeline_config(profile: BenchProfile, model: str) -> PipelineConfig:
+    """The extraction settings ``model`` gets in ``profile`` (the extraction CLI's own parsing
+    and defaults), for timing the same feature pipeline."""
+    from grounding.extract import build_parser as extract_parser
+    from grounding.speed.pipeline import PipelineConfig
+
+    argv = model_argv(model, profile.extract_args, profile.model_extract_args)
+    args = extract_parser().parse_args(["--data", ".", "--checkpoint", ".", "--out", ".", *argv])
+    return PipelineConfig(
+        clip_seconds=args.clip_seconds,
+        person_context=args.person_context,
+        batch_size=args.batch_size,
+    )
+
+
 def measure_speed(config: BenchConfig, rec: dict) -> dict:
-    """Speed of models built like the recognizer config ``rec`` (speed does not depend on the
-    weights)."""
+    """Speed of the profile's models built like the first one's recognizer config ``rec``
+    (speed does not depend on the weights); the first one's feature pipeline end to end, with
+    the profile's extraction settings."""
     from grounding.speed import SpeedSettings, build_speed_models, run_speed, synthetic_queries
 
+    names = config.profile.models
     models = build_speed_models(
+        models=names,
+        main=names[0],
         width_mult=float(rec.get("width_mult", 0.5)),
         input_size=int(rec.get("input_size", 128)),
         segments=int(rec.get("segments", 3)),
     )
-    settings = SpeedSettings(**config.profile.speed_args)
+    settings = SpeedSettings(
+        **config.profile.speed_args, pipeline=profile_pipeline_config(config.profile, names[0])
+    )
     videos = synthetic_queries(config.data_root, settings.videos)
     report = run_speed(models, videos=videos, settings=settings, device=config.device)
     print()
@@ -514,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="split the baselines are fitted on (default train; activitynet-cd, which has none: "
         "val)",
     )
-    p.add_argument("--models", default="whole-video,prior-only", help="comma-separated model names")
+    p.add_argument("--models", default=None, help="comma-separated model names")
+    add_import_argument(p)
     p.add_argument(
         "--seeds", type=int, default=None, help="number of seeds 0..N-1 (default: the profile's)"
     )
@@ -566,18 +601,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-    unknown = [m for m in models if m not in BLIND_BASELINES]
+    try:
+        import_models(args.imports)
+    except ModelImportError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    profile = PROFILES[args.profile]
+    if args.models is None:  # the profile's trained models and both blind baselines
+        names = (*profile.models, *BLIND_BASELINES)
+    else:
+        names = tuple(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
+    models = tuple(m for m in names if m in BLIND_BASELINES)
+    trained = tuple(m for m in names if m not in BLIND_BASELINES)
+    registered = list_models() if trained else []
+    unknown = [m for m in trained if m not in registered]
     if unknown:
         print(
-            f"error: unknown model(s) {unknown}; choose from {sorted(BLIND_BASELINES)}",
+            f"error: unknown model(s) {unknown}; choose from the blind baselines "
+            f"{sorted(BLIND_BASELINES)} and the registered models {registered} (a model of "
+            "your own: --import MODULE_OR_FILE.py)",
             file=sys.stderr,
         )
         return 2
+    if args.dataset == "synthetic" and not args.blind_only:
+        featureless = [m for m in trained if get_model(m).recognizer is None]
+        if featureless:
+            print(
+                f"error: {featureless} have no recognizer, so no features on the synthetic "
+                "videos: register them with recognizer= (e.g. grounding.models.zoo.TWO_STREAM) "
+                "or run them on a dataset with --features",
+                file=sys.stderr,
+            )
+            return 2
+    profile = replace(profile, models=trained)
     if args.seeds is not None and args.seeds < 1:
         print("error: --seeds must be >= 1", file=sys.stderr)
         return 2
-    profile = PROFILES[args.profile]
     if args.rgb_weights is not None:
         if args.dataset != "synthetic" or not args.rgb_weights.is_file():
             print(

@@ -22,14 +22,15 @@ class BenchProfile:
         data_seed: seed of the synthetic data (fixed across model seeds).
         size: synthetic frame side in pixels.
         seeds: model seeds (mean ± std and t-tests are over these).
-        models: trained models (recognition, features, grounding), besides the blind baselines.
+        models: registered models trained (recognition, features, grounding), besides the
+            blind baselines (``--models`` replaces them).
         recognition_args / extract_args / grounding_args: extra command-line arguments of
             ``grounding.train recognition``, ``grounding.extract`` and ``grounding.train
             grounding`` (empty: those commands' own CPU defaults).
         model_recognition_args: more recognition arguments for one model (after
             ``recognition_args``), e.g. fewer epochs for the skeleton baselines.
         model_extract_args: more extraction arguments for one model (after
-            ``extract_args``), e.g. ``--persons`` for the two-stream model.
+            ``extract_args``), e.g. ``--person-context`` for the two-stream model.
         ablations: also run the temporal (Table 3) and spatial (Figure 10) ablations.
         speed_args: overrides of :class:`grounding.speed.SpeedSettings` fields.
     """
@@ -59,9 +60,9 @@ _SMOKE_GROUNDING = (
 )  # fmt: skip
 
 _DEFAULT_NET = ("--input-size", "64", "--width", "0.25", "--epochs", "16")
-#: the two-stream model's grounding features: person-centric (grounding.person_features), each
-#: clip's snippets reaching half a second past it on both sides
-_PERSONS = ("--persons", "--person-context", "0.5")
+#: the two-stream model's person-centric grounding features (its registry entry's kind,
+#: grounding.person_features): each clip's snippets reach half a second past it on both sides
+_PERSONS = ("--person-context", "0.5")
 
 PROFILES: dict[str, BenchProfile] = {
     "smoke": BenchProfile(
@@ -103,7 +104,7 @@ PROFILES: dict[str, BenchProfile] = {
         n_videos=400,
         size=224,
         recognition_args=(
-            "--profile",
+            "--size",
             "full",
             "--segments",
             "25",

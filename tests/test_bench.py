@@ -285,12 +285,17 @@ def test_profile_recognition_config_includes_the_ours_arguments():
     for model in ("gtn", "dgcn"):
         argv = model_argv(model, default.recognition_args, default.model_recognition_args)
         assert "--rgb-input" not in argv
-    # person-centric features are the two-stream model's only (the skeleton extractors refuse)
+    # person-centric features are the two-stream model's (its registry entry says so); their
+    # context only goes to its extraction
+    from grounding.models.registry import FeatureKind, get_model
+
+    assert get_model("ours").features is FeatureKind.PERSON
     for name in ("smoke", "default"):
         p = PROFILES[name]
-        assert "--persons" in model_argv("ours", p.extract_args, p.model_extract_args)
+        assert "--person-context" in model_argv("ours", p.extract_args, p.model_extract_args)
         for model in ("gtn", "dgcn"):
-            assert "--persons" not in model_argv(model, p.extract_args, p.model_extract_args)
+            argv = model_argv(model, p.extract_args, p.model_extract_args)
+            assert "--person-context" not in argv and "--persons" not in argv
 
 
 def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsys):
@@ -403,3 +408,103 @@ def test_empty_test_split_is_refused_before_training(tmp_path, capsys, monkeypat
     write_charades(tmp_path, n_train=0, n_test=5)
     assert main(_charades_args(tmp_path, out)) == 2
     assert "split 'train' has no usable queries" in capsys.readouterr().err
+
+
+# ---- a model of the user's own: one file, one decorator, one flag ----------------------------
+
+TOY_MODEL = """
+from torch import nn
+
+from grounding.models.registry import get_model, register_model
+
+
+class Toy(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+
+    def forward(self, x, mask=None):
+        return self.linear(x)
+
+
+@register_model(recognizer=get_model("gtn").recognizer)
+def toy(*, dim: int, num_clips: int, heads: int, layers: int, dropout: float) -> nn.Module:
+    \"\"\"A linear clip encoder: (B, N, dim) -> (B, N, dim).\"\"\"
+    return Toy(dim)
+"""
+
+
+@pytest.fixture
+def toy_file(tmp_path):
+    path = tmp_path / "toy_model.py"
+    path.write_text(TOY_MODEL)
+    return path
+
+
+def test_a_user_model_runs_on_charades_features_by_import(tmp_path, toy_file, capsys):
+    write_charades(tmp_path)
+    features = _charades_features(tmp_path)
+    out = tmp_path / "res"
+    argv = [
+        "--dataset", "charades", "--data-root", str(tmp_path), "--features", str(features),
+        "--profile", "smoke", "--seeds", "1", "--out", str(out), "--runs", str(tmp_path / "runs"),
+        "--import", str(toy_file), "--models", "toy,prior-only",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads((out / "charades" / "test-i3d.json").read_text())
+    assert set(doc["grounding"]) == {"toy", "prior-only"}
+    assert 0 <= doc["grounding"]["toy"]["mean"]["R1@0.5"] <= 100
+    assert "toy" in capsys.readouterr().out
+    runs = list((tmp_path / "runs").rglob("metrics.json"))
+    assert len(runs) == 1 and json.loads(runs[0].read_text())["config"]["model"] == "toy"
+
+
+def test_a_bad_import_is_a_one_line_error_naming_it(tmp_path, capsys):
+    write_charades(tmp_path)
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    base = ["--dataset", "charades", "--data-root", str(tmp_path), "--out", str(tmp_path / "r")]
+    cases = [
+        (tmp_path / "missing.py", "file not found"),
+        (broken, "RuntimeError: boom"),
+        (empty, "registered no model"),
+        ("no_such_module_anywhere", "no module of that name"),
+    ]
+    for source, message in cases:
+        assert main([*base, "--import", str(source)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(source) in err and message in err
+    assert main([*base, "--models", "never-imported"]) == 2
+    assert "--import" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_user_model_runs_on_synthetic_data_by_import(tmp_path, toy_file, capsys, monkeypatch):
+    """Every stage of the synthetic bench for a model from a user file: its recognizer (GTN's,
+    which it names), features, grounding with its own encoder, speed, tables."""
+    from grounding.profiles import PROFILES, BenchProfile
+
+    tiny = BenchProfile(
+        name="tiny",
+        n_videos=6,
+        size=64,
+        seeds=(0,),
+        recognition_args=(*TINY_NET, "--epochs", "1", "--batch-size", "8"),
+        extract_args=("--clip-seconds", "2.0"),
+        grounding_args=("--epochs", "1", "--num-clips", "8", "--map-dim", "16"),
+        speed_args={"iters": 1, "query_iters": 2, "videos": 1, "samples": (1,), "max_seconds": 2.0},
+    )  # fmt: skip
+    monkeypatch.setitem(PROFILES, "tiny", tiny)
+    out = tmp_path / "res"
+    argv = [
+        "--profile", "tiny", "--data-root", str(tmp_path / "syn"), "--out", str(out),
+        "--runs", str(tmp_path / "runs"), "--device", "cpu",
+        "--import", str(toy_file), "--models", "toy,whole-video",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads((out / "synthetic" / "tiny.json").read_text())
+    assert set(doc["grounding"]) == {"toy", "whole-video"} and set(doc["recognition"]) == {"toy"}
+    assert [r["name"] for r in doc["speed"]["recognition"]] == ["toy"]
+    assert doc["speed"]["end_to_end"]["skeleton_frames"] > 0  # its own (skeleton) features

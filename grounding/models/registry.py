@@ -46,9 +46,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from torch import nn
+if TYPE_CHECKING:  # the recognizer module imports this one; torch loads with the models
+    from torch import nn
 
-if TYPE_CHECKING:  # the recognizer module imports this one
     from grounding.models.recognizer import RecognizerSpec
 
 __all__ = [
