@@ -25,7 +25,7 @@ import importlib.resources
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -185,13 +185,16 @@ class SentenceCache:
     ``get(sentences, ids=...)`` returns ``(N, D)`` float32 in input order, encoding only the
     sentences not yet in the file (the encoder is created on first need when not given) and
     rewriting the file atomically. The file records the encoder's identity; a cache built
-    by another encoder is refused with a clear error.
+    by another encoder is refused with a clear error. :class:`TokenCache` is the same cache
+    holding each sentence's token states (it changes only what is encoded and stored).
     """
+
+    what = "sentence"
 
     def __init__(self, path: str | Path, *, encoder: Encoder | None = None) -> None:
         self.path = Path(path)
         if self.path.suffix != ".npz":
-            raise ValueError(f"sentence cache must be an .npz file, got {self.path}")
+            raise ValueError(f"{self.what} cache must be an .npz file, got {self.path}")
         self._encoder = encoder
         self.encoded_last = 0  # sentences encoded by the last get()
 
@@ -207,95 +210,34 @@ class SentenceCache:
         try:
             with np.load(self.path, allow_pickle=False) as data:
                 identity = str(data["identity"])
-                keys, emb = data["keys"], data["embeddings"]
+                arrays = {name: data[name] for name in self.fields}
         except Exception as exc:
-            raise ValueError(f"{self.path}: unreadable sentence cache ({exc}); delete it") from exc
+            raise ValueError(
+                f"{self.path}: unreadable {self.what} cache ({exc}); delete it"
+            ) from exc
+        return identity, self._unpack(arrays)
+
+    #: the arrays of the file besides ``identity``
+    fields: tuple[str, ...] = ("keys", "embeddings")
+
+    def _unpack(self, data: Any) -> dict[str, np.ndarray]:
+        keys, emb = data["keys"], data["embeddings"]
         if emb.ndim != 2 or len(keys) != len(emb):
             raise ValueError(f"{self.path}: corrupt sentence cache (keys/embeddings differ)")
-        return identity, {str(k): emb[i] for i, k in enumerate(keys)}
+        return {str(k): emb[i] for i, k in enumerate(keys)}
 
-    def get(
-        self,
-        sentences: Sequence[str],
-        *,
-        ids: Sequence[str] | None = None,
-        batch_size: int = 64,
-        progress: bool = True,
-    ) -> np.ndarray:
-        texts = check_sentences(sentences, ids)
-        identity, table = self._read()
-        keys = [sentence_key(t) for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in table))
-        self.encoded_last = len(missing)
-        if missing or self._encoder is not None:
-            self._check_identity(identity)
-        if missing:
-            first = {k: t for k, t in zip(keys, texts, strict=True)}
-            emb = self.encoder.encode(
-                [first[k] for k in missing], batch_size=batch_size, progress=progress
-            )
-            table.update(zip(missing, emb.numpy().astype(np.float32), strict=True))
-            self._write(self.encoder.identity, table)
-        if not keys:
+    def _pack(self, table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"embeddings": np.stack(list(table.values())).astype(np.float32)}
+
+    def _encode(self, texts: list[str], *, batch_size: int, progress: bool) -> list[np.ndarray]:
+        emb = self.encoder.encode(texts, batch_size=batch_size, progress=progress)
+        return list(emb.numpy().astype(np.float32))
+
+    def _result(self, rows: list[np.ndarray], table: dict[str, np.ndarray]) -> Any:
+        if not rows:
             dim = next(iter(table.values())).shape[0] if table else self.encoder.dim
             return np.zeros((0, dim), dtype=np.float32)
-        return np.stack([table[k] for k in keys]).astype(np.float32)
-
-    def _check_identity(self, identity: str | None) -> None:
-        check_cache_identity(self.path, identity, self.encoder.identity)
-
-    def _write(self, identity: str, table: dict[str, np.ndarray]) -> None:
-        with atomic_path(self.path) as tmp:
-            np.savez(
-                tmp,
-                identity=np.array(identity),
-                keys=np.array(list(table), dtype="U64"),
-                embeddings=np.stack(list(table.values())).astype(np.float32),
-            )
-
-
-class TokenCache:
-    """Token states of one dataset's sentences cached in ``path`` (``.npz``), for the
-    word-level cross-attention of :class:`~grounding.models.grounding_model.GroundingModel`.
-
-    ``get(sentences, ids=...)`` returns one ``(L_k, D)`` float32 array per sentence (its
-    non-padding word pieces, [CLS] and [SEP] included), encoding only the missing sentences and
-    rewriting the file atomically. Stored ragged as float16 (``keys``, ``offsets`` ``(K + 1,)``,
-    ``states`` ``(sum L_k, D)``) with the encoder's identity; another encoder's cache is refused.
-    """
-
-    def __init__(self, path: str | Path, *, encoder: Encoder | None = None) -> None:
-        self.path = Path(path)
-        if self.path.suffix != ".npz":
-            raise ValueError(f"token cache must be an .npz file, got {self.path}")
-        self._encoder = encoder
-        self.encoded_last = 0
-
-    @property
-    def encoder(self) -> Encoder:
-        if self._encoder is None:
-            self._encoder = SentenceEncoder()
-        return self._encoder
-
-    def _read(self) -> tuple[str | None, dict[str, np.ndarray]]:
-        if not self.path.exists():
-            return None, {}
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                identity = str(data["identity"])
-                keys, offsets, states = data["keys"], data["offsets"], data["states"]
-        except Exception as exc:
-            raise ValueError(f"{self.path}: unreadable token cache ({exc}); delete it") from exc
-        ok = (
-            states.ndim == 2
-            and offsets.shape == (len(keys) + 1,)
-            and offsets[0] == 0
-            and offsets[-1] == len(states)
-            and bool((np.diff(offsets) > 0).all())
-        )
-        if not ok:
-            raise ValueError(f"{self.path}: corrupt token cache (keys/offsets/states differ)")
-        return identity, {str(k): states[offsets[i] : offsets[i + 1]] for i, k in enumerate(keys)}
+        return np.stack(rows).astype(np.float32)
 
     def get(
         self,
@@ -304,7 +246,7 @@ class TokenCache:
         ids: Sequence[str] | None = None,
         batch_size: int = 64,
         progress: bool = True,
-    ) -> list[np.ndarray]:
+    ) -> Any:
         texts = check_sentences(sentences, ids)
         identity, table = self._read()
         keys = [sentence_key(t) for t in texts]
@@ -314,22 +256,60 @@ class TokenCache:
             check_cache_identity(self.path, identity, self.encoder.identity)
         if missing:
             first = {k: t for k, t in zip(keys, texts, strict=True)}
-            starts = range(0, len(missing), batch_size)
-            for start in tqdm(starts, desc="encoding tokens", disable=not progress):
-                chunk = missing[start : start + batch_size]
-                states, mask = self.encoder.token_embeddings([first[k] for k in chunk])
-                for k, st, m in zip(chunk, states.float().cpu(), mask.cpu(), strict=True):
-                    table[k] = st[m].numpy().astype(np.float16)
-            self._write(self.encoder.identity, table)
-        return [table[k].astype(np.float32) for k in keys]
-
-    def _write(self, identity: str, table: dict[str, np.ndarray]) -> None:
-        lengths = [len(v) for v in table.values()]
-        with atomic_path(self.path) as tmp:
-            np.savez(
-                tmp,
-                identity=np.array(identity),
-                keys=np.array(list(table), dtype="U64"),
-                offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
-                states=np.concatenate(list(table.values())).astype(np.float16),
+            rows = self._encode(
+                [first[k] for k in missing], batch_size=batch_size, progress=progress
             )
+            table.update(zip(missing, rows, strict=True))
+            with atomic_path(self.path) as tmp:
+                np.savez(
+                    tmp,
+                    identity=np.array(self.encoder.identity),
+                    keys=np.array(list(table), dtype="U64"),
+                    **self._pack(table),
+                )
+        return self._result([table[k] for k in keys], table)
+
+
+class TokenCache(SentenceCache):
+    """Token states of one dataset's sentences cached in ``path`` (``.npz``), for the
+    word-level cross-attention of :class:`~grounding.models.grounding_model.GroundingModel`.
+
+    ``get(sentences, ids=...)`` returns one ``(L_k, D)`` float32 array per sentence (its
+    non-padding word pieces, [CLS] and [SEP] included). Stored ragged as float16 (``keys``,
+    ``offsets`` ``(K + 1,)``, ``states`` ``(sum L_k, D)``) with the encoder's identity.
+    """
+
+    what = "token"
+    fields = ("keys", "offsets", "states")
+
+    def _unpack(self, data: Any) -> dict[str, np.ndarray]:
+        keys, offsets, states = data["keys"], data["offsets"], data["states"]
+        ok = (
+            states.ndim == 2
+            and offsets.shape == (len(keys) + 1,)
+            and offsets[0] == 0
+            and offsets[-1] == len(states)
+            and bool((np.diff(offsets) > 0).all())
+        )
+        if not ok:
+            raise ValueError(f"{self.path}: corrupt token cache (keys/offsets/states differ)")
+        return {str(k): states[offsets[i] : offsets[i + 1]] for i, k in enumerate(keys)}
+
+    def _pack(self, table: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        lengths = [len(v) for v in table.values()]
+        return {
+            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            "states": np.concatenate(list(table.values())).astype(np.float16),
+        }
+
+    def _encode(self, texts: list[str], *, batch_size: int, progress: bool) -> list[np.ndarray]:
+        out = []
+        starts = range(0, len(texts), batch_size)
+        for start in tqdm(starts, desc="encoding tokens", disable=not progress):
+            states, mask = self.encoder.token_embeddings(texts[start : start + batch_size])
+            for st, m in zip(states.float().cpu(), mask.cpu(), strict=True):
+                out.append(st[m].numpy().astype(np.float16))
+        return out
+
+    def _result(self, rows: list[np.ndarray], table: dict[str, np.ndarray]) -> Any:
+        return [r.astype(np.float32) for r in rows]
