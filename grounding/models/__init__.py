@@ -3,6 +3,11 @@ encoder, the moment-localization head, the feature-path grounding model and chec
 
 One concept per module:
 
+- ``registry``         the model registry: ``@register_model``, ``get_model``, ``list_models``,
+                       ``--import`` of user modules; every command looks models up here
+- ``recognizer``       recognition config, recognizer inputs (pixels / skeletons), builder
+- ``zoo``              the paper's ``ours`` and its Table 3 temporal variants (registered)
+- ``device``           the one ``--device`` rule (``resolve_device``)
 - ``bninception``      BN-Inception backbone (TSN's Caffe table), CPU profile, weight loading
 - ``two_stream``       RGB + flow streams, cross-modality init (eq. 6), Partial BN, fusion (eq. 7)
 - ``spatial``          residual sigmoid spatial attention + avg/max (+ bilinear) pooling
