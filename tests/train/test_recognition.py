@@ -199,7 +199,7 @@ def test_rgb_weights_cli_records_the_digest_and_refuses_bad_requests(
     base = ["recognition", "--data", str(data), "--out", str(tmp_path / "x"), *TINY]
     cases = [
         (["--rgb-weights", str(tmp_path / "missing.pth")], "--rgb-weights file not found"),
-        (["--model", "gtn", "--rgb-weights", str(path)], "is for BN-Inception recognizers, not gtn"),
+        (["--model", "gtn", "--rgb-weights", str(path)], "BN-Inception recognizers, not gtn"),
         (["--rgb-weights", str(path), "--rgb-weights-sha", "ffff0000"], "expected ffff0000"),
         (["--rgb-weights-sha", "ab"], "needs --rgb-weights"),
         (["--width", "0.5", "--rgb-weights", str(path)], "shape mismatches"),
