@@ -78,15 +78,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("grounding.data.grounding_dataset", "grounding.models.localization"): (
         "moment_iou_targets (training targets of the 2D map) lives with the head"
     ),
-    ("grounding.extract", "grounding.train.recognition"): (
-        "load_recognizer builds the recognizer through train's builders (registry: models)"
-    ),
-    ("grounding.extract", "grounding.train.distributed"): (
-        "the extraction's device/rank helpers live in train.distributed"
-    ),
-    ("grounding.person_features", "grounding.train.recognition"): (
-        "person-centric extraction builds the recognizer through train's builders"
-    ),
 }
 
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from grounding.data.synthetic.manifest import read_generator_settings, scripted_clips
 from grounding.data.video import video_info
 from grounding.extract import load_recognizer, snippet_starts
+from grounding.models.recognizer import PIXEL_CLIPS, recognizer_spec
 from grounding.person_features import person_clip_inputs
 from grounding.train.recognition import make_datasets, read_split
 
@@ -77,7 +78,7 @@ def crop_gap(data: Path, checkpoint: Path, *, limit: int | None = None) -> CropG
     """:class:`CropGapReport` of a two-stream checkpoint on the test clips of ``data`` (the
     first ``limit`` in a seeded random order, or all)."""
     model, config = load_recognizer(checkpoint, device=torch.device("cpu"))
-    if not config.pixels:
+    if recognizer_spec(config.model).inputs is not PIXEL_CLIPS:
         raise ValueError(f"{checkpoint}: a {config.model} checkpoint; crop_gap needs ours")
     m = read_generator_settings(data)
     split, skeletons = read_split(data, split=config.split)
