@@ -25,23 +25,16 @@ def git_commit(cwd: Path | None = None) -> str:
     """HEAD commit of the checkout holding this package (``+dirty`` if modified), or
     ``unknown`` outside a git checkout."""
     where = cwd or Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        run = subprocess.run(
+            ["git", *args], cwd=where, capture_output=True, text=True, check=True, timeout=10
+        )
+        return run.stdout.strip()
+
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        sha = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("+dirty" if dirty else "")
