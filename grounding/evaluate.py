@@ -231,11 +231,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.plot_n < 1:
                 raise ValueError(f"--plot-n must be >= 1, got {args.plot_n}")
         expected = load_expected(args.check, protocol.name) if args.check else None
-        gt = load_gt(args.gt, clip=protocol.clip_gt)
-        if not gt.queries:
-            raise ValueError(f"ground truth {gt.source or args.gt}: no usable query")
         check_input_file(args.pred, "prediction file")
-        preds = read_predictions(args.pred)
+        box: dict[str, QuerySet] = {}
+
+        def read_gt() -> None:  # while other processes parse the predictions
+            box["gt"] = load_gt(args.gt, clip=protocol.clip_gt)
+            if not box["gt"].queries:
+                raise ValueError(f"ground truth {box['gt'].source or args.gt}: no usable query")
+
+        preds = read_predictions(args.pred, meanwhile=read_gt)
+        gt = box["gt"]
         gt_qids = {q.qid for q in gt.queries}
         if not any(qid in gt_qids for qid in preds.windows):
             example = next(iter(preds.windows), None)

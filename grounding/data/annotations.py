@@ -143,14 +143,15 @@ class QuerySet:
             durations: ``(Q,)`` float64.
         """
         q = len(self.queries)
-        g = max((len(x.windows) for x in self.queries), default=1)
+        n = np.array([len(x.windows) for x in self.queries], dtype=np.int64)
+        dur = np.array([x.duration for x in self.queries], dtype=np.float64)
+        if q and (n == 1).all():  # the common case, one window per query: no loop
+            return np.array([x.windows for x in self.queries], dtype=np.float64), n, dur
+        g = int(n.max()) if q else 1
         win = np.full((q, max(g, 1), 2), np.nan)
-        n = np.zeros(q, dtype=np.int64)
         for i, x in enumerate(self.queries):
-            n[i] = len(x.windows)
             if n[i]:
                 win[i, : n[i]] = x.windows
-        dur = np.array([x.duration for x in self.queries], dtype=np.float64)
         return win, n, dur
 
 

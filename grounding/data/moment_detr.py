@@ -38,8 +38,7 @@ import json
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,13 +288,21 @@ class _Part:
     log: SkipLog
 
 
-def _line_ranges(path: Path, parts: int) -> list[tuple[int, int, int]]:
-    """``parts`` byte ranges ``(start, end, first_line_number)`` cut at line ends."""
+def _line_ranges(
+    path: Path, parts: int, first_share: float | None = None
+) -> list[tuple[int, int, int]]:
+    """``parts`` byte ranges ``(start, end, first_line_number)`` cut at line ends: equal, or the
+    first one ``first_share`` of the file and the rest equal."""
     size = path.stat().st_size
+    if first_share is None or parts < 2:
+        bounds = [size * i // parts for i in range(1, parts)]
+    else:
+        head = int(size * first_share)
+        bounds = [head + (size - head) * i // (parts - 1) for i in range(parts - 1)]
     cuts = [0]
     with open(path, "rb") as f:
-        for i in range(1, parts):
-            f.seek(max(size * i // parts, cuts[-1]))
+        for bound in bounds:
+            f.seek(max(bound, cuts[-1]))
             f.readline()  # to the end of the line the cut fell in
             cuts.append(min(f.tell(), size))
         cuts.append(size)
@@ -339,7 +346,12 @@ def _read_part(path: Path, start: int, end: int, first_line: int) -> _Part:
     return _Part(qids, lines, counts, flat, log)
 
 
-def read_predictions(path: Path, *, workers: int | None = None) -> Predictions:
+def read_predictions(
+    path: Path,
+    *,
+    workers: int | None = None,
+    meanwhile: Callable[[], object] | None = None,
+) -> Predictions:
     """Read Moment-DETR prediction jsonl (``qid``, ``pred_relevant_windows``).
 
     Rows keep their submitted order (the ranking); scores are not re-sorted here.
@@ -349,6 +361,9 @@ def read_predictions(path: Path, *, workers: int | None = None) -> Predictions:
         workers: processes that parse it (``None``: 2 for files of at least
             :data:`PARALLEL_MIN_BYTES` on a machine with 2 or more cores, else 1). The result
             does not depend on it; with several, each part reports its own first error.
+        meanwhile: work for this process while the other processes parse (e.g. reading the
+            ground truth); it runs first, and this process then parses a smaller part. Its
+            exception, if any, is raised before any of the file's.
     """
     path = Path(path)
     check_input_file(path, "jsonl file")
@@ -356,15 +371,23 @@ def read_predictions(path: Path, *, workers: int | None = None) -> Predictions:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         big = path.stat().st_size >= PARALLEL_MIN_BYTES
         workers = 2 if big and cores >= 2 else 1
-    ranges = _line_ranges(path, max(1, workers))
+    share = 0.4 if meanwhile is not None and workers > 1 else None
+    ranges = _line_ranges(path, max(1, workers), share)
     if len(ranges) == 1:
+        if meanwhile is not None:
+            meanwhile()
         parts = [_read_part(path, *ranges[0])]
     else:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(len(ranges) - 1, mp_context=context) as pool:
-            futures = [pool.submit(_read_part, path, *r) for r in ranges[1:]]
+        pool = multiprocessing.get_context("fork").Pool(len(ranges) - 1)
+        try:
+            pending = [pool.apply_async(_read_part, (path, *r)) for r in ranges[1:]]
+            if meanwhile is not None:
+                meanwhile()
             first = _read_part(path, *ranges[0])  # the first part here, the rest meanwhile
-            parts = [first, *(f.result() for f in futures)]
+            parts = [first, *(p.get() for p in pending)]
+        finally:
+            pool.terminate()  # at once on an error; the parts are back otherwise
+            pool.join()
     preds = Predictions(source=str(path))
     seen: dict[str, int] = {}
     for part in parts:

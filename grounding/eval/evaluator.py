@@ -376,9 +376,10 @@ def evaluate(
     pw, ps, pv = pack_predictions(predictions, qids, max_windows=None)
     result = evaluate_arrays(gt_windows, durations, pw, ps, pv, protocol)
     gt_qids = set(qids)
-    result.counts["missing_predictions"] = sum(1 for x in qids if x not in predictions)
-    result.counts["empty_predictions"] = sum(
-        1 for x in qids if x in predictions and len(predictions[x]) == 0
+    present = set(predictions) & gt_qids
+    result.counts["missing_predictions"] = len(gt_qids) - len(present)
+    result.counts["empty_predictions"] = int((~pv.any(axis=1)).sum()) - (
+        len(gt_qids) - len(present)
     )
-    result.counts["unknown_qids"] = sum(1 for x in predictions if x not in gt_qids)
+    result.counts["unknown_qids"] = len(predictions) - len(present)
     return result
