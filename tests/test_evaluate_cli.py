@@ -191,12 +191,16 @@ def test_cli_check_passes_and_fails(tmp_path, capsys):
         ('{"metrics": {"R1@0.5": 50}, "tolerances": {"R1@0.5": "abc"}}', "tolerances.R1@0.5"),
         ('{"metrics": {"R1@0.5": 50}, "protocol": "2dtan"}', "written with protocol '2dtan'"),
         ('{"metrics": {"R1@0.5": 50', "invalid JSON"),
+        (b'{"metrics": {"R1@0.5": "\xa5"}}', "not UTF-8 text (line 1, byte 0xa5"),
     ],
 )
 def test_cli_check_file_errors_name_the_file(tmp_path, capsys, content, needle):
     gt, pred = run_files(tmp_path)
     expected = tmp_path / "expected.json"
-    expected.write_text(content)
+    if isinstance(content, bytes):
+        expected.write_bytes(content)
+    else:
+        expected.write_text(content)
     assert main(["--gt", str(gt), "--pred", str(pred), "--check", str(expected)]) == 2
     err = capsys.readouterr().err
     assert needle in err and str(expected) in err and err.count("\n") == 1
