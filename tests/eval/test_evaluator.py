@@ -19,6 +19,7 @@ from tests.eval.oracles import (
     iou_one,
     map_oracle,
     recall_oracle,
+    tan_nms,
 )
 
 
@@ -378,3 +379,39 @@ def test_ragged_windows_pack_like_a_dict(counts, keep, max_windows):
     b = pack_predictions(as_dict, wanted, max_windows=max_windows)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(query, min_size=1, max_size=12), st.sampled_from(["default", "2dtan"]))
+def test_buckets_match_reference_loop(data, name):
+    proto = get_protocol(name)
+    gt_list, pred_list, durs, gw, pw, ps, pv = _arrays(data)
+    res = evaluate_arrays(gw, durs, pw, ps, pv, proto)
+    lengths = {"(0, 0.1]": (0, 0.1), "(0.1, 0.3]": (0.1, 0.3), "(0.3, 0.5]": (0.3, 0.5)}
+    lengths["(0.5, 1]"] = (0.5, 1.0)
+    rows: dict[str, list[tuple[float, float]]] = {}
+    for g, p, d in zip(gt_list, pred_list, durs, strict=True):
+        s, e = max(g[0][0], 0.0), min(g[0][1], d)  # the first GT window, clipped
+        clipped = [(max(a, 0.0), min(b, d)) for a, b in g]
+        ranked = [tuple(x[:2]) for x in sorted(p, key=lambda x: -x[2])]
+        thresh, top_k = proto.nms_thresh, proto.max_keep
+        kept = greedy_nms(ranked, thresh, top_k) if name == "default" else None
+        if name == "2dtan":  # 2D-TAN's own NMS: sum union, keep ovr <= thresh, stop at 5
+            kept = [tuple(w) for w in tan_nms([list(w) for w in ranked], 0.5, 5)] if ranked else []
+        top1 = max(iou_one(kept[0], w) for w in clipped) if kept else 0.0
+        frac, centre = (e - s) / d, (s + e) / 2 / d
+        keys = [k for k, (lo, hi) in lengths.items() if lo < frac <= hi]
+        keys.append(
+            "first third" if centre < 1 / 3 else "middle third" if centre < 2 / 3 else "last third"
+        )
+        for k in keys:
+            rows.setdefault(k, []).append(top1)
+    for group in res.buckets.values():
+        for k, row in group.items():
+            ious = rows.get(k, [])
+            assert row["n"] == len(ious), k
+            for m in (0.5, 0.7):
+                hits = [(v > m) if proto.strict else (v >= m) for v in ious]
+                want = round(100 * float(np.mean(hits)), 2) if ious else None
+                got = row[f"R1@{m:g}"]
+                assert (want is None and np.isnan(got)) or got == want, (k, m)
