@@ -32,10 +32,10 @@ with another checkpoint or clip length is refused unless ``--overwrite``.
 
 from __future__ import annotations
 
-import os
+from grounding.runtime import prefer_passive_omp
 
-if __name__ == "__main__":  # sleeping, not spinning, OpenMP threads (see grounding.train)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if __name__ == "__main__":  # before torch is loaded
+    prefer_passive_omp()
 
 import argparse
 import json
@@ -44,7 +44,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,11 +80,15 @@ from grounding.person_features import (
     person_clip_inputs,
     person_feature_dim,
 )
+from grounding.settings import add_arguments as add_settings_arguments
+from grounding.settings import flag
+from grounding.settings import from_args as settings_from_args
 
 GENERATOR = "grounding.extract"
 
 __all__ = [
     "ClipPipeline",
+    "ExtractionSettings",
     "FrameCounts",
     "clip_pipeline",
     "clip_snippet_starts",
@@ -93,6 +97,7 @@ __all__ = [
     "load_recognizer",
     "pixel_clip_inputs",
     "read_recognition_config",
+    "run_extraction",
 ]
 
 
@@ -256,6 +261,44 @@ def skeleton_fps(path: Path, video: Path) -> float:
 CPU = torch.device("cpu")
 #: ``--stream`` choices of the two-stream model's frame-level features
 STREAMS = ("fused", "rgb", "flow")
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    """How the clip features of a recognizer are made (``grounding.extract``'s flags, a
+    profile's extraction stage; :func:`clip_pipeline` says what each one does)."""
+
+    clip_seconds: float = field(default=1.0, metadata=flag("clip length (default 1.0)"))
+    batch_size: int = field(default=16, metadata=flag("clips per forward pass"))
+    input_size: int | None = field(
+        default=None,
+        metadata=flag("pixel models: frame side fed to the network (default: its training side)"),
+    )
+    segments: int | None = field(
+        default=None,
+        metadata=flag("pixel models: TSN snippets per clip (default: the training --segments)"),
+    )
+    stream: str = field(
+        default="fused",
+        metadata=flag(
+            "two-stream features: both streams concatenated (default) or one stream's", STREAMS
+        ),
+    )
+    kind: str | None = field(
+        default=None,
+        metadata=flag(
+            "how the features are made (default: the model's; ours: person, crops around every "
+            "person of DIR/skeletons/<vid>.npz; frame: whole frames; gtn/dgcn: skeleton)",
+            [str(k) for k in FeatureKind],
+        ),
+    )
+    person_context: float = field(
+        default=0.0,
+        metadata=flag(
+            "person-centric features: seconds each clip's snippets reach past the clip on both "
+            "sides (default 0)"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -537,13 +580,13 @@ def clip_pipeline(
     data: Path,
     kind: FeatureKind | str | None = None,
     videos_dir: Path | None = None,
-    clip_seconds: float = 1.0,
-    batch_size: int = 16,
+    clip_seconds: float = ExtractionSettings.clip_seconds,
+    batch_size: int = ExtractionSettings.batch_size,
     device: torch.device = CPU,
     input_size: int | None = None,
     segments: int | None = None,
-    stream: str = "fused",
-    person_context: float = 0.0,
+    stream: str = ExtractionSettings.stream,
+    person_context: float = ExtractionSettings.person_context,
 ) -> ClipPipeline:
     """The feature pipeline of a recognizer: ``kind`` (default: the one its registry entry
     declares), ``input_size`` / ``segments`` (two-stream kinds: another frame side or snippet
@@ -661,17 +704,17 @@ def extract_features(
     data: Path,
     checkpoint: Path,
     out: Path,
-    clip_seconds: float = 1.0,
-    batch_size: int = 16,
+    clip_seconds: float = ExtractionSettings.clip_seconds,
+    batch_size: int = ExtractionSettings.batch_size,
     device: str = "auto",
     videos_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
     input_size: int | None = None,
     segments: int | None = None,
-    stream: str = "fused",
+    stream: str = ExtractionSettings.stream,
     kind: FeatureKind | str | None = None,
-    person_context: float = 0.0,
+    person_context: float = ExtractionSettings.person_context,
 ) -> dict[str, object]:
     """Extract (or finish extracting) the features of every video; returns a summary.
 
@@ -760,6 +803,30 @@ def extract_features(
     }
 
 
+def run_extraction(
+    settings: ExtractionSettings,
+    *,
+    data: Path,
+    checkpoint: Path,
+    out: Path,
+    device: str = "auto",
+    videos_dir: Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, object]:
+    """:func:`extract_features` with ``settings`` (the stage the bench runs)."""
+    return extract_features(
+        data=data,
+        checkpoint=checkpoint,
+        out=out,
+        device=device,
+        videos_dir=videos_dir,
+        overwrite=overwrite,
+        progress=progress,
+        **asdict(settings),
+    )
+
+
 def _prefetch(
     pool: ThreadPoolExecutor, load: Callable[[str], object], vids: list[str]
 ) -> Iterator[tuple[str, object]]:
@@ -786,40 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, required=True, help="dataset folder (videos/, skeletons/)")
     p.add_argument("--checkpoint", type=Path, required=True, help="RUN_DIR/checkpoint.pt")
     p.add_argument("--out", type=Path, required=True, help="output .h5 file")
-    p.add_argument("--clip-seconds", type=float, default=1.0, help="clip length (default 1.0)")
-    p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass")
-    p.add_argument(
-        "--input-size",
-        type=int,
-        default=None,
-        help="pixel models: frame side fed to the network (default: its training side)",
-    )
-    p.add_argument(
-        "--segments",
-        type=int,
-        default=None,
-        help="pixel models: TSN snippets per clip (default: the training --segments)",
-    )
-    p.add_argument(
-        "--stream",
-        choices=STREAMS,
-        default="fused",
-        help="two-stream features: both streams concatenated (default) or one stream's",
-    )
-    p.add_argument(
-        "--kind",
-        choices=[str(k) for k in FeatureKind],
-        default=None,
-        help="how the features are made (default: the model's; ours: person, crops around "
-        "every person of DIR/skeletons/<vid>.npz; frame: whole frames; gtn/dgcn: skeleton)",
-    )
-    p.add_argument(
-        "--person-context",
-        type=float,
-        default=0.0,
-        help="person-centric features: seconds each clip's snippets reach past the clip on "
-        "both sides (default 0)",
-    )
+    add_settings_arguments(p, ExtractionSettings)
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
@@ -831,20 +865,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         import_models(args.imports)
-        summary = extract_features(
+        summary = run_extraction(
+            settings_from_args(ExtractionSettings, args),
             data=args.data,
             checkpoint=args.checkpoint,
             out=args.out,
-            clip_seconds=args.clip_seconds,
-            batch_size=args.batch_size,
             device=args.device,
             videos_dir=args.videos_dir,
             overwrite=args.overwrite,
-            input_size=args.input_size,
-            segments=args.segments,
-            stream=args.stream,
-            kind=args.kind,
-            person_context=args.person_context,
         )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -40,6 +40,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "grounding.io",
             "grounding.provenance",
+            "grounding.runtime",
+            "grounding.settings",
             "grounding.data.annotations",
             "grounding.data.keypoints",
         ),

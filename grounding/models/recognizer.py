@@ -1,7 +1,13 @@
 """Action recognizers of the registered models: their config, how they are fed, how built.
 
-- :class:`RecognitionConfig`: everything that determines a recognizer (stored in its
-  checkpoint); ``model`` names a registry entry (:mod:`grounding.models.registry`).
+- :class:`RecognitionSettings`: what a recognition run is asked for, split by concern:
+  :class:`RecognizerNet` (architecture), :class:`ClipSampling` (data: sampling, flow, split),
+  :class:`RecognitionOptim` (optimisation) and :class:`PretrainedWeights`; each default is
+  declared once, in these classes (the flags of ``grounding.train recognition`` are generated
+  from them, :mod:`grounding.settings`); ``None`` fields take the model's registry default.
+- :class:`RecognitionConfig`: everything that determines a recognizer, resolved from the
+  settings (stored flat in its checkpoint); ``model`` names a registry entry
+  (:mod:`grounding.models.registry`).
 - :class:`RecognizerSpec`: a registry entry's recognizer: the builder, its inputs, the config
   defaults it changes and the kind of grounding features made from it.
 - :class:`PixelClips` / :class:`SkeletonClips`: what a recognizer is fed (datasets, loss,
@@ -17,7 +23,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +33,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from grounding.data.action_dataset import (
+    RGB_INPUTS,
     ActionClipDataset,
     ClipFlowCache,
     FlowSettings,
@@ -35,15 +42,23 @@ from grounding.data.action_dataset import (
 )
 from grounding.data.hmdb import ActionSplit
 from grounding.io import file_digest
+from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
 from grounding.models.registry import FeatureKind, get_model
 from grounding.models.temporal import TEMPORAL_KINDS
+from grounding.settings import flag
 
 __all__ = [
     "PIXEL_CLIPS",
+    "SIZES",
     "SKELETON_CLIPS",
+    "ClipSampling",
     "PixelClips",
+    "PretrainedWeights",
     "RecognitionConfig",
+    "RecognitionOptim",
+    "RecognitionSettings",
     "RecognizerInputs",
+    "RecognizerNet",
     "RecognizerSpec",
     "SkeletonClips",
     "build_recognizer",
@@ -53,9 +68,119 @@ __all__ = [
 ]
 
 
+#: BN-Inception sizes (``--size``): width and training input side (the CPU size's width 0.5
+#: trains at 96x96, about half the cost of its 128x128)
+SIZES = {"cpu": (CPU_PROFILE.width_mult, 96), "full": (FULL_PROFILE.width_mult, 224)}
+
+
+@dataclass(frozen=True)
+class RecognizerNet:
+    """A recognizer's architecture (``None``: the model's registry default, else
+    :class:`RecognitionConfig`'s)."""
+
+    temporal: str | None = field(
+        default=None, metadata=flag("default: the model's (mhssa)", TEMPORAL_KINDS)
+    )
+    heads: int | None = field(default=None, metadata=flag("attention heads (default 2)"))
+    spatial: str = field(
+        default="sigmoid", metadata=flag("spatial attention", ("sigmoid", "softmax"))
+    )
+    residual: bool = field(
+        default=True, metadata=flag("spatial attention with h=f+x (--no-residual: without)")
+    )
+    size: str = field(
+        default="cpu",
+        metadata=flag("BN-Inception size: cpu (width 0.5, 96 px) or full (1.0, 224 px)", SIZES),
+    )
+    width: float | None = field(default=None, metadata=flag("override the size's width"))
+    input_size: int | None = field(default=None, metadata=flag("override the size's input side"))
+    dropout: float | None = field(
+        default=None, metadata=flag("default: the model's (0.5; gtn 0.1)")
+    )
+
+
+@dataclass(frozen=True)
+class ClipSampling:
+    """What a recognizer is fed: TSN sampling, optical flow, RGB input, skeleton windows and
+    the HMDB51 split."""
+
+    segments: int = field(default=3, metadata=flag("TSN segments per clip (default 3)"))
+    test_segments: int = field(default=7, metadata=flag("segments per test clip"))
+    skeleton_frames: int = field(default=32, metadata=flag("skeleton window frames"))
+    flow_method: str = field(
+        default="dis", metadata=flag("optical flow method", ("dis", "farneback", "tvl1"))
+    )
+    flow_compensation: bool = field(
+        default=True,
+        metadata=flag("subtract the camera translation from the flow fields (default on)"),
+    )
+    rgb_input: str = field(
+        default="frames",
+        metadata=flag(
+            "RGB stream input: frames (the paper) or diff (TSN's RGB difference, frame t - frame "
+            "t-2; ignores static backgrounds)",
+            RGB_INPUTS,
+        ),
+    )
+    split: int = field(default=1, metadata=flag("HMDB51 split number (default 1)"))
+
+
+@dataclass(frozen=True)
+class RecognitionOptim:
+    """Optimisation of a recognition run (AdamW + cosine schedule, :mod:`grounding.train.loop`)."""
+
+    epochs: int | None = field(default=None, metadata=flag("default: the model's (12; gtn 10)"))
+    batch_size: int = field(default=16, metadata=flag("global batch (default 16)"))
+    lr: float = field(default=1e-3, metadata=flag("AdamW initial lr (paper: 1e-3)"))
+    weight_decay: float = field(default=1e-4, metadata=flag("AdamW weight decay"))
+    seed: int = field(default=0, metadata=flag("seed of the weights, sampling and order"))
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """Weights a recognizer starts from (none: from scratch)."""
+
+    rgb_weights: Path | None = field(
+        default=None,
+        metadata=flag(
+            "BN-Inception state dict (.pth/.pt, weights only, or .safetensors; e.g. ImageNet) both "
+            "streams start from; turns Partial BN on"
+        ),
+    )
+    rgb_weights_sha: str | None = field(
+        default=None,
+        metadata=flag("refuse --rgb-weights unless its SHA-256 starts with this hex prefix"),
+    )
+    init_from: Path | None = field(
+        default=None,
+        metadata=flag(
+            "recognition checkpoint whose weights the model starts from (fine-tuning; same "
+            "architecture, classes and input)"
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class RecognitionSettings:
+    """What a recognition run is asked for (``grounding.train recognition``'s flags, a
+    profile's recognition stage); resolved into a :class:`RecognitionConfig` once the classes
+    are read (:func:`grounding.train.recognition.recognition_config`)."""
+
+    model: str = field(default="ours", metadata=flag("a registered model with a recognizer"))
+    net: RecognizerNet = field(default_factory=RecognizerNet)
+    clips: ClipSampling = field(default_factory=ClipSampling)
+    optim: RecognitionOptim = field(default_factory=RecognitionOptim)
+    weights: PretrainedWeights = field(default_factory=PretrainedWeights)
+
+    def for_run(self, model: str, seed: int) -> RecognitionSettings:
+        """These settings for ``model`` at ``seed``."""
+        return replace(self, model=model, optim=replace(self.optim, seed=seed))
+
+
 @dataclass(frozen=True)
 class RecognitionConfig:
-    """Everything that determines a recognition run (stored in its checkpoint).
+    """Everything that determines a recognition run (stored flat in its checkpoint), resolved
+    from :class:`RecognitionSettings`; the defaults of the fields the settings carry are theirs.
 
     Attributes:
         model: a registered model with a recognizer (``ours``, ``gtn``, ``dgcn``, ...).
@@ -86,30 +211,30 @@ class RecognitionConfig:
 
     model: str
     classes: tuple[str, ...]
-    segments: int = 3
-    test_segments: int = 7
-    input_size: int = 128
-    width_mult: float = 0.5
+    segments: int = ClipSampling.segments
+    test_segments: int = ClipSampling.test_segments
+    input_size: int = CPU_PROFILE.input_size
+    width_mult: float = CPU_PROFILE.width_mult
     temporal: str = "mhssa"
     heads: int = 2
-    spatial_attention: str = "sigmoid"
-    spatial_residual: bool = True
+    spatial_attention: str = RecognizerNet.spatial
+    spatial_residual: bool = RecognizerNet.residual
     flow_length: int = 5
-    flow_method: str = "dis"
+    flow_method: str = ClipSampling.flow_method
     flow_preset: str = "medium"
     flow_bound: float = 20.0
-    flow_compensation: bool = False
-    rgb_input: str = "frames"
+    flow_compensation: bool = ClipSampling.flow_compensation
+    rgb_input: str = ClipSampling.rgb_input
     fusion_weights: tuple[float, float] = (1.0, 1.5)
     dropout: float = 0.5
-    skeleton_frames: int = 32
+    skeleton_frames: int = ClipSampling.skeleton_frames
     epochs: int = 12
-    batch_size: int = 16
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    batch_size: int = RecognitionOptim.batch_size
+    lr: float = RecognitionOptim.lr
+    weight_decay: float = RecognitionOptim.weight_decay
     warmup_epochs: float = 0.5
-    seed: int = 0
-    split: int = 1
+    seed: int = RecognitionOptim.seed
+    split: int = ClipSampling.split
     rgb_weights_sha: str | None = None
     init_sha: str | None = None
 
@@ -139,6 +264,8 @@ class RecognitionConfig:
 #: fields earlier versions stored, with the only value they may hold to be read now
 #: (``train_window_s``: removed, measured not to help)
 _RETIRED = {"train_window_s": None}
+#: fields files of earlier versions may lack, with the value those versions used
+_ABSENT = {"flow_compensation": False}
 
 
 def config_from_dict(data: Mapping[str, Any]) -> RecognitionConfig:
@@ -148,6 +275,7 @@ def config_from_dict(data: Mapping[str, Any]) -> RecognitionConfig:
     for name, neutral in _RETIRED.items():
         if name in data and data[name] == neutral:
             del data[name]
+    data = _ABSENT | data
     data["classes"] = tuple(data["classes"])
     data["fusion_weights"] = tuple(data["fusion_weights"])
     return RecognitionConfig(**data)

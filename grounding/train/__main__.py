@@ -1,21 +1,20 @@
 """``python -m grounding.train recognition|grounding ...`` (also under ``torchrun``).
 
 Before torch is imported, OpenMP threads are told to sleep rather than spin while waiting
-(``OMP_WAIT_POLICY=PASSIVE`` unless set): on a small shared CPU a spinning thread pool that
-loses a core to another process runs ten times slower.
+(:func:`grounding.runtime.prefer_passive_omp`).
 """
 
 from __future__ import annotations
 
-import os
+from grounding.runtime import prefer_passive_omp
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+prefer_passive_omp()
 
-import argparse
-import sys
+import argparse  # noqa: E402
+import sys  # noqa: E402
 
-from grounding.train import grounding, recognition
-from grounding.train.loop import NonFiniteError
+from grounding.train import grounding, recognition  # noqa: E402
+from grounding.train.loop import NonFiniteError  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:

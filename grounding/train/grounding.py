@@ -29,7 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,9 @@ from grounding.models.grounding_model import (
 from grounding.models.localization import scaled_iou_loss
 from grounding.models.registry import add_import_argument, get_model, import_models
 from grounding.models.text import Encoder, SentenceCache, TokenCache
+from grounding.settings import add_arguments as add_settings_arguments
+from grounding.settings import flag
+from grounding.settings import from_args as settings_from_args
 from grounding.train.distributed import (
     DistContext,
     barrier,
@@ -74,15 +77,84 @@ from grounding.train.loop import (
     print_table,
     seed_everything,
 )
-from grounding.train.paths import RunPaths, check_run_dir, default_cache_dir
+from grounding.train.paths import RunOptions, RunPaths, check_run_dir, default_cache_dir
 
 DATASETS = ("charades", "activitynet")
 REPORTED = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.5", "R5@0.7", "mIoU")
 
 
 @dataclass(frozen=True)
+class GroundingNet:
+    """The grounding network (:class:`GroundingModelConfig` fields and the encoder depth)."""
+
+    num_clips: int = field(default=16, metadata=flag("N clips after resampling"))
+    hidden_dim: int = field(default=256, metadata=flag("width of the projection and encoder"))
+    heads: int = field(default=4, metadata=flag("attention heads"))
+    map_dim: int = field(default=128, metadata=flag("channels of the 2D moment map"))
+    head_layers: int = field(default=3, metadata=flag("masked 2D convs of the head"))
+    head_kernel: int = field(default=5, metadata=flag("kernel of the head's convs"))
+    encoder_layers: int = field(default=2, metadata=flag("gtn/dgcn graph blocks"))
+    cross_layers: int = field(
+        default=0,
+        metadata=flag("word-level cross-attention blocks (clips attend to the sentence's tokens)"),
+    )
+    dropout: float = field(default=0.1, metadata=flag("dropout"))
+    query_fusion: bool = field(
+        default=True,
+        metadata=flag(
+            "condition the clips on the sentence before the temporal encoder (default on)"
+        ),
+    )
+    positional: bool = field(
+        default=True, metadata=flag("learned clip-position embedding (default on)")
+    )
+
+
+@dataclass(frozen=True)
+class GroundingData:
+    """The annotations and the layout of the features a grounding run reads."""
+
+    dataset: str = field(default="charades", metadata=flag("annotation format", DATASETS))
+    feature_type: str | None = field(
+        default=None,
+        metadata=flag("layout of --features (default: see resolve_feature_type)", FEATURE_TYPES),
+    )
+    train_split: str = field(default="train", metadata=flag("training split"))
+    test_split: str | None = field(
+        default=None, metadata=flag("default: test / val_2 (synthetic val_1)")
+    )
+
+
+@dataclass(frozen=True)
+class GroundingOptim:
+    """Optimisation of a grounding run (AdamW + cosine schedule, :mod:`grounding.train.loop`)."""
+
+    epochs: int = field(default=20, metadata=flag("epochs"))
+    batch_size: int = field(default=32, metadata=flag("global batch"))
+    lr: float = field(default=1e-3, metadata=flag("AdamW initial lr (paper: 1e-3)"))
+    weight_decay: float = field(default=1e-4, metadata=flag("AdamW weight decay"))
+    seed: int = field(default=0, metadata=flag("seed of the weights and the order"))
+
+
+@dataclass(frozen=True)
+class GroundingSettings:
+    """What a grounding run is asked for (``grounding.train grounding``'s flags, a profile's
+    grounding stage), split by concern; each default is declared here once."""
+
+    model: str = field(default="ours", metadata=flag("a registered model (its clip encoder)"))
+    data: GroundingData = field(default_factory=GroundingData)
+    net: GroundingNet = field(default_factory=GroundingNet)
+    optim: GroundingOptim = field(default_factory=GroundingOptim)
+
+    def for_run(self, model: str, seed: int) -> GroundingSettings:
+        """These settings for ``model`` at ``seed``."""
+        return replace(self, model=model, optim=replace(self.optim, seed=seed))
+
+
+@dataclass(frozen=True)
 class GroundingTrainConfig:
-    """Everything that determines a grounding run (stored in its checkpoint).
+    """Everything that determines a grounding run (stored flat in its checkpoint), resolved
+    from :class:`GroundingSettings` (whose defaults these fields take) and the data read.
 
     Attributes:
         dataset / train_split / test_split: the annotations.
@@ -103,29 +175,29 @@ class GroundingTrainConfig:
     test_split: str
     feature_type: str
     in_dim: int
-    model: str = "ours"
-    num_clips: int = 16
-    hidden_dim: int = 256
-    heads: int = 4
-    map_dim: int = 128
-    head_layers: int = 3
-    head_kernel: int = 5
+    model: str = GroundingSettings.model
+    num_clips: int = GroundingNet.num_clips
+    hidden_dim: int = GroundingNet.hidden_dim
+    heads: int = GroundingNet.heads
+    map_dim: int = GroundingNet.map_dim
+    head_layers: int = GroundingNet.head_layers
+    head_kernel: int = GroundingNet.head_kernel
     pooling: str = "max"
-    dropout: float = 0.1
-    query_fusion: bool = True
-    positional: bool = True
-    cross_layers: int = 0
-    encoder_layers: int = 2
+    dropout: float = GroundingNet.dropout
+    query_fusion: bool = GroundingNet.query_fusion
+    positional: bool = GroundingNet.positional
+    cross_layers: int = GroundingNet.cross_layers
+    encoder_layers: int = GroundingNet.encoder_layers
     t_min: float = 0.5
     t_max: float = 1.0
     nms_thresh: float = 0.5
     top_k: int = 10
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
+    epochs: int = GroundingOptim.epochs
+    batch_size: int = GroundingOptim.batch_size
+    lr: float = GroundingOptim.lr
+    weight_decay: float = GroundingOptim.weight_decay
     warmup_epochs: float = 1.0
-    seed: int = 0
+    seed: int = GroundingOptim.seed
 
     def model_config(self) -> GroundingModelConfig:
         return GroundingModelConfig(
@@ -256,91 +328,85 @@ def sentence_embeddings(
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``grounding.train grounding``: the annotation, feature and run folders,
+    ``--import``, and one flag per field of :class:`GroundingSettings` and
+    :class:`RunOptions`."""
     p.add_argument("--data", type=Path, required=True, help="annotation folder")
     p.add_argument("--features", type=Path, required=True, help="HDF5 file or <vid>.npy folder")
     p.add_argument("--out", type=Path, required=True, help="run folder")
-    p.add_argument("--dataset", choices=DATASETS, default="charades")
-    p.add_argument("--feature-type", choices=sorted(FEATURE_TYPES), default=None)
-    p.add_argument("--train-split", default="train")
-    p.add_argument("--test-split", default=None, help="default: test / val_2 (synthetic val_1)")
-    p.add_argument("--model", default="ours", help="a registered model (its clip encoder)")
     add_import_argument(p)
-    p.add_argument("--num-clips", type=int, default=16, help="N clips after resampling")
-    p.add_argument("--hidden-dim", type=int, default=256)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--map-dim", type=int, default=128, help="channels of the 2D moment map")
-    p.add_argument("--head-layers", type=int, default=3)
-    p.add_argument("--head-kernel", type=int, default=5)
-    p.add_argument("--encoder-layers", type=int, default=2, help="gtn/dgcn graph blocks")
-    p.add_argument(
-        "--cross-layers",
-        type=int,
-        default=0,
-        help="word-level cross-attention blocks (clips attend to the sentence's tokens)",
+    add_settings_arguments(p, GroundingSettings)
+    add_settings_arguments(p, RunOptions)
+
+
+def grounding_config(
+    settings: GroundingSettings, *, in_dim: int, feature_type: str, test_split: str
+) -> GroundingTrainConfig:
+    """The config of ``settings`` on features of ``in_dim`` and ``feature_type``."""
+    return GroundingTrainConfig(
+        dataset=settings.data.dataset,
+        train_split=settings.data.train_split,
+        test_split=test_split,
+        feature_type=feature_type,
+        in_dim=in_dim,
+        model=settings.model,
+        **asdict(settings.net),
+        **asdict(settings.optim),
     )
-    p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument(
-        "--query-fusion",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="condition the clips on the sentence before the temporal encoder (default on)",
-    )
-    p.add_argument(
-        "--positional",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="learned clip-position embedding (default on)",
-    )
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=32, help="global batch")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW initial lr (paper: 1e-3)")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the checkpoint, metrics and predictions of an earlier run in --out",
-    )
-    p.add_argument("--stop-after", type=int, default=None, help="stop after N epochs (resumable)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--cache-dir", type=Path, default=None, help="sentence cache folder")
 
 
 def config_from_args(
     args: argparse.Namespace, *, in_dim: int, feature_type: str, test_split: str
 ) -> GroundingTrainConfig:
-    return GroundingTrainConfig(
-        dataset=args.dataset,
-        train_split=args.train_split,
-        test_split=test_split,
-        feature_type=feature_type,
+    """The config of the flags (:func:`grounding_config` of their settings)."""
+    return grounding_config(
+        settings_from_args(GroundingSettings, args),
         in_dim=in_dim,
-        model=args.model,
-        num_clips=args.num_clips,
-        hidden_dim=args.hidden_dim,
-        heads=args.heads,
-        map_dim=args.map_dim,
-        head_layers=args.head_layers,
-        head_kernel=args.head_kernel,
-        dropout=args.dropout,
-        query_fusion=args.query_fusion,
-        positional=args.positional,
-        cross_layers=args.cross_layers,
-        encoder_layers=args.encoder_layers,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
+        feature_type=feature_type,
+        test_split=test_split,
     )
 
 
 def run(args: argparse.Namespace, *, encoder: Encoder | None = None) -> dict[str, Any]:
-    """Train and evaluate; returns the metrics record (also written by rank 0). ``encoder``
-    replaces the sentence encoder (tests)."""
-    with distributed_session(args.device) as ctx:
-        return _run(args, ctx, encoder)
+    """``grounding.train grounding``: :func:`train_grounding` of the flags' settings.
+    ``encoder`` replaces the sentence encoder (tests)."""
+    import_models(args.imports)
+    return train_grounding(
+        settings_from_args(GroundingSettings, args),
+        data=args.data,
+        features=args.features,
+        out=args.out,
+        options=settings_from_args(RunOptions, args),
+        encoder=encoder,
+    )
+
+
+def train_grounding(
+    settings: GroundingSettings,
+    *,
+    data: Path,
+    features: Path,
+    out: Path,
+    options: RunOptions | None = None,
+    encoder: Encoder | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate a grounding model on ``features`` and the annotations in ``data``
+    into the run folder ``out``; returns the metrics record (also written by rank 0).
+    ``encoder`` replaces the sentence encoder (tests)."""
+    options = options or RunOptions()
+    run_dir = RunDir(data=Path(data), features=Path(features), out=Path(out), options=options)
+    with distributed_session(options.device) as ctx:
+        return _run(settings, run_dir, ctx, encoder)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The inputs and the run folder of a grounding run, and how it is carried out."""
+
+    data: Path
+    features: Path
+    out: Path
+    options: RunOptions
 
 
 @dataclass
@@ -369,22 +435,28 @@ class GroundingInputs:
 
 
 def _load_inputs(
-    args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None
+    settings: GroundingData,
+    run_dir: RunDir,
+    ctx: DistContext,
+    *,
+    words: bool,
+    encoder: Encoder | None,
 ) -> GroundingInputs:
-    test_split = resolve_test_split(args.data, args.dataset, args.test_split)
-    train_q = load_split(args.dataset, args.data, args.train_split)
-    test_q = load_split(args.dataset, args.data, test_split)
+    data, dataset = run_dir.data, settings.dataset
+    test_split = resolve_test_split(data, dataset, settings.test_split)
+    train_q = load_split(dataset, data, settings.train_split)
+    test_q = load_split(dataset, data, test_split)
     for qs in (train_q, test_q):
         if not qs.queries:
             raise ValueError(f"{qs.source}: no usable queries in {qs.dataset}/{qs.split}")
-    feature_type = resolve_feature_type(args.features, args.feature_type, args.dataset)
-    store = open_features(args.features, feature_type=feature_type)
-    cache_dir = args.cache_dir or default_cache_dir(args.data, args.out)
+    feature_type = resolve_feature_type(run_dir.features, settings.feature_type, dataset)
+    store = open_features(run_dir.features, feature_type=feature_type)
+    cache_dir = run_dir.options.cache_dir or default_cache_dir(data, run_dir.out)
     caches: list[SentenceCache | TokenCache] = [
-        SentenceCache(cache_dir / f"sentences_{args.dataset}.npz", encoder=encoder)
+        SentenceCache(cache_dir / f"sentences_{dataset}.npz", encoder=encoder)
     ]
-    if args.cross_layers > 0:
-        caches.append(TokenCache(cache_dir / f"tokens_{args.dataset}.npz", encoder=encoder))
+    if words:
+        caches.append(TokenCache(cache_dir / f"tokens_{dataset}.npz", encoder=encoder))
     # rank 0 encodes the missing sentences first, the others then read the caches
     text: list[tuple] = []
     for turn in (True, False):
@@ -398,16 +470,20 @@ def _load_inputs(
     return GroundingInputs(train_q, test_q, store, feature_type, text[0], words)
 
 
-def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) -> dict[str, Any]:
+def _run(
+    settings: GroundingSettings, run_dir: RunDir, ctx: DistContext, encoder: Encoder | None
+) -> dict[str, Any]:
     t_all = time.perf_counter()
-    paths = RunPaths(args.out)
-    check_run_dir(paths, (paths.checkpoint, paths.metrics, paths.predictions), args, ctx)
-    import_models(args.imports)
-    get_model(args.model)  # an unknown name is refused before the data is read
-    inputs = _load_inputs(args, ctx, encoder)
+    paths = RunPaths(run_dir.out)
+    options = run_dir.options
+    check_run_dir(paths, (paths.checkpoint, paths.metrics, paths.predictions), options, ctx)
+    get_model(settings.model)  # an unknown name is refused before the data is read
+    inputs = _load_inputs(
+        settings.data, run_dir, ctx, words=settings.net.cross_layers > 0, encoder=encoder
+    )
     train_q, test_q, feature_type = inputs.train_q, inputs.test_q, inputs.feature_type
-    config = config_from_args(
-        args, in_dim=inputs.store.dim, feature_type=feature_type, test_split=test_q.split
+    config = grounding_config(
+        settings, in_dim=inputs.store.dim, feature_type=feature_type, test_split=test_q.split
     )
     seed_everything(config.seed)
     train_set, test_set = inputs.datasets(config.num_clips)
@@ -441,8 +517,8 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
         checkpoint=paths.checkpoint,
         config=config,
         seed=config.seed,
-        resume=args.resume,
-        stop_after=args.stop_after,
+        resume=options.resume,
+        stop_after=options.stop_after,
         describe=describe,
         desc=f"grounding[{config.model}]",
     )
@@ -475,7 +551,7 @@ def _run(args: argparse.Namespace, ctx: DistContext, encoder: Encoder | None) ->
         "model": config.model,
         "dataset": config.dataset,
         "split": config.test_split,
-        "features": str(args.features),
+        "features": str(run_dir.features),
         "feature_type": feature_type,
         "protocol": protocol.name,
         "n_train": len(train_set),

@@ -4,17 +4,17 @@ before training: a folder holding a run's outputs is refused unless ``--resume``
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grounding.io import remove_stale_temps
+from grounding.settings import flag
 from grounding.train.distributed import DistContext, barrier
 
-__all__ = ["RunPaths", "check_run_dir", "default_cache_dir", "prepare_run_dir"]
+__all__ = ["RunOptions", "RunPaths", "check_run_dir", "default_cache_dir", "prepare_run_dir"]
 
 
 @dataclass(frozen=True)
@@ -97,16 +97,32 @@ def default_cache_dir(data: Path, out: Path) -> Path:
     return Path(out) / "cache"
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a training run is carried out (not what it computes: never part of a stage key)."""
+
+    device: str = field(default="auto", metadata=flag("auto (CUDA when present), cpu, cuda:0"))
+    resume: bool = field(default=False, metadata=flag("continue RUN_DIR/checkpoint.pt"))
+    overwrite: bool = field(
+        default=False, metadata=flag("replace the outputs of an earlier run in --out")
+    )
+    stop_after: int | None = field(default=None, metadata=flag("stop after N epochs (resumable)"))
+    cache_dir: Path | None = field(
+        default=None,
+        metadata=flag("flow / sentence cache folder (default DATA/.cache)"),
+    )
+
+
 def check_run_dir(
-    paths: RunPaths, outputs: Sequence[Path], args: argparse.Namespace, ctx: DistContext
+    paths: RunPaths, outputs: Sequence[Path], options: RunOptions, ctx: DistContext
 ) -> None:
     """:func:`prepare_run_dir` with a trainer's ``--resume`` / ``--overwrite``; rank 0 reports
     the stale temporary files it removed."""
     removed = prepare_run_dir(
         paths,
         outputs,
-        resume=bool(args.resume),
-        overwrite=bool(getattr(args, "overwrite", False)),
+        resume=options.resume,
+        overwrite=options.overwrite,
         is_main=ctx.is_main,
     )
     if removed:

@@ -26,7 +26,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +36,23 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from grounding.data.action_dataset import RGB_INPUTS
 from grounding.data.hmdb import ActionSplit, read_hmdb51_split
 from grounding.eval.classification import classification_metrics
 from grounding.io import check_input_file, file_digest, write_json_atomic
-from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
 from grounding.models.checkpoint import load_checkpoint, unwrap
 from grounding.models.recognizer import (
+    SIZES,
+    PretrainedWeights,
     RecognitionConfig,
+    RecognitionSettings,
     RecognizerInputs,
     build_recognizer,
     recognizer_spec,
 )
 from grounding.models.registry import add_import_argument, import_models
-from grounding.models.temporal import TEMPORAL_KINDS
+from grounding.settings import add_arguments as add_settings_arguments
+from grounding.settings import flag
+from grounding.settings import from_args as settings_from_args
 from grounding.train.distributed import (
     DistContext,
     barrier,
@@ -66,12 +70,7 @@ from grounding.train.loop import (
     print_table,
     seed_everything,
 )
-from grounding.train.paths import RunPaths, check_run_dir, default_cache_dir
-
-#: BN-Inception sizes (``--size``): width and training input side (the CPU size's width 0.5
-#: trains at 96x96, about half the cost of its 128x128)
-SIZES = {"cpu": (CPU_PROFILE.width_mult, 96), "full": (FULL_PROFILE.width_mult, 224)}
-
+from grounding.train.paths import RunOptions, RunPaths, check_run_dir, default_cache_dir
 
 #: config fields a fine-tuning run may change from its initial checkpoint (optimisation and
 #: sampling; every field that shapes the weights must match)
@@ -137,129 +136,71 @@ def make_datasets(
 # the command
 
 
+@dataclass(frozen=True)
+class RecognitionRun(RunOptions):
+    """How a recognition run is carried out (besides :class:`RunOptions`)."""
+
+    workers: int = field(default=1, metadata=flag("data loader processes per rank"))
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``grounding.train recognition``: the data and run folders, ``--import``,
+    and one flag per field of :class:`RecognitionSettings` and :class:`RecognitionRun`."""
     p.add_argument("--data", type=Path, required=True, help="dataset folder (with actions/)")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, metrics)")
-    p.add_argument("--model", default="ours", help="a registered model with a recognizer")
     add_import_argument(p)
-    p.add_argument(
-        "--temporal", choices=TEMPORAL_KINDS, default=None, help="default: the model's (mhssa)"
-    )
-    p.add_argument("--heads", type=int, default=None, help="attention heads (default 2)")
-    p.add_argument("--spatial", choices=("sigmoid", "softmax"), default="sigmoid")
-    p.add_argument("--no-residual", action="store_true", help="spatial attention without h=f+x")
-    p.add_argument("--segments", type=int, default=3, help="TSN segments per clip (default 3)")
-    p.add_argument("--test-segments", type=int, default=7, help="segments per test clip")
-    p.add_argument(
-        "--size",
-        choices=tuple(SIZES),
-        default="cpu",
-        help="BN-Inception size: cpu (width 0.5, 96 px) or full (1.0, 224 px)",
-    )
-    p.add_argument("--width", type=float, default=None, help="override the size's width")
-    p.add_argument("--input-size", type=int, default=None, help="override the size's input side")
-    p.add_argument("--skeleton-frames", type=int, default=32, help="skeleton window frames")
-    p.add_argument("--epochs", type=int, default=None, help="default: the model's (12; gtn 10)")
-    p.add_argument("--batch-size", type=int, default=16, help="global batch (default 16)")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW initial lr (paper: 1e-3)")
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument(
-        "--dropout", type=float, default=None, help="default: the model's (0.5; gtn 0.1)"
-    )
-    p.add_argument("--flow-method", choices=("dis", "farneback", "tvl1"), default="dis")
-    p.add_argument(
-        "--flow-compensation",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="subtract the camera translation from the flow fields (default on)",
-    )
-    p.add_argument(
-        "--rgb-input",
-        choices=RGB_INPUTS,
-        default="frames",
-        help="RGB stream input: frames (the paper) or diff (TSN's RGB difference, frame t - "
-        "frame t-2; ignores static backgrounds)",
-    )
-    p.add_argument("--split", type=int, default=1, help="HMDB51 split number (default 1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue RUN_DIR/checkpoint.pt")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace the checkpoint and metrics of an earlier run in --out",
-    )
-    p.add_argument("--stop-after", type=int, default=None, help="stop after N epochs (resumable)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
-    p.add_argument("--workers", type=int, default=1, help="data loader processes per rank")
-    p.add_argument("--cache-dir", type=Path, default=None, help="flow cache (default DIR/.cache)")
-    p.add_argument(
-        "--rgb-weights",
-        type=Path,
-        default=None,
-        help="BN-Inception state dict (.pth/.pt, weights only, or .safetensors; e.g. ImageNet) "
-        "both streams start from; turns Partial BN on",
-    )
-    p.add_argument(
-        "--init-from",
-        type=Path,
-        default=None,
-        help="recognition checkpoint whose weights the model starts from (fine-tuning; same "
-        "architecture, classes and input)",
-    )
-    p.add_argument(
-        "--rgb-weights-sha",
-        default=None,
-        help="refuse --rgb-weights unless its SHA-256 starts with this hex prefix",
-    )
+    add_settings_arguments(p, RecognitionSettings)
+    add_settings_arguments(p, RecognitionRun)
 
 
-def _weights_digest(args: argparse.Namespace) -> str | None:
+def _weights_digest(weights: PretrainedWeights) -> str | None:
     """The ``--rgb-weights`` file's SHA-256 prefix, checked against ``--rgb-weights-sha``."""
-    if args.rgb_weights is None:
-        if args.rgb_weights_sha is not None:
+    if weights.rgb_weights is None:
+        if weights.rgb_weights_sha is not None:
             raise ValueError("--rgb-weights-sha needs --rgb-weights")
         return None
-    digest = file_digest(check_input_file(args.rgb_weights, "--rgb-weights file"))
-    expected = (args.rgb_weights_sha or "").lower()
+    digest = file_digest(check_input_file(weights.rgb_weights, "--rgb-weights file"))
+    expected = (weights.rgb_weights_sha or "").lower()
     if not digest.startswith(expected[: len(digest)]):
-        raise ValueError(f"{args.rgb_weights}: SHA-256 {digest}, expected {expected}")
+        raise ValueError(f"{weights.rgb_weights}: SHA-256 {digest}, expected {expected}")
     return digest
 
 
-def config_from_args(args: argparse.Namespace, classes: list[str]) -> RecognitionConfig:
-    """The config of the flags: each field from its flag when given, else the model's
+def recognition_config(settings: RecognitionSettings, classes: Sequence[str]) -> RecognitionConfig:
+    """The config of ``settings``: each field from its setting when given, else the model's
     registry default, else the :class:`RecognitionConfig` default."""
-    import_models(getattr(args, "imports", ()))
-    spec = recognizer_spec(args.model)
-    width, side = SIZES[args.size]
+    spec = recognizer_spec(settings.model)
+    net, clips, optim = settings.net, settings.clips, settings.optim
+    width, side = SIZES[net.size]
     optional = {
-        "temporal": args.temporal,
-        "heads": args.heads,
-        "dropout": args.dropout,
-        "epochs": args.epochs,
+        "temporal": net.temporal,
+        "heads": net.heads,
+        "dropout": net.dropout,
+        "epochs": optim.epochs,
     }
+    init_from = settings.weights.init_from
     config = RecognitionConfig(
-        model=args.model,
+        model=settings.model,
         classes=tuple(classes),
-        segments=args.segments,
-        test_segments=args.test_segments,
-        input_size=args.input_size or side,
-        width_mult=args.width or width,
-        spatial_attention=args.spatial,
-        spatial_residual=not args.no_residual,
-        flow_method=args.flow_method,
-        flow_compensation=args.flow_compensation,
-        rgb_input=args.rgb_input,
-        skeleton_frames=args.skeleton_frames,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        split=args.split,
-        rgb_weights_sha=_weights_digest(args),
+        segments=clips.segments,
+        test_segments=clips.test_segments,
+        input_size=net.input_size or side,
+        width_mult=net.width or width,
+        spatial_attention=net.spatial,
+        spatial_residual=net.residual,
+        flow_method=clips.flow_method,
+        flow_compensation=clips.flow_compensation,
+        rgb_input=clips.rgb_input,
+        skeleton_frames=clips.skeleton_frames,
+        batch_size=optim.batch_size,
+        lr=optim.lr,
+        weight_decay=optim.weight_decay,
+        seed=optim.seed,
+        split=clips.split,
+        rgb_weights_sha=_weights_digest(settings.weights),
         init_sha=(
-            file_digest(check_input_file(args.init_from, "--init-from checkpoint"))
-            if args.init_from is not None
+            file_digest(check_input_file(init_from, "--init-from checkpoint"))
+            if init_from is not None
             else None
         ),
         **{
@@ -272,20 +213,52 @@ def config_from_args(args: argparse.Namespace, classes: list[str]) -> Recognitio
     return config
 
 
+def config_from_args(args: argparse.Namespace, classes: list[str]) -> RecognitionConfig:
+    """The config of the flags (:func:`recognition_config` of their settings)."""
+    import_models(getattr(args, "imports", ()))
+    return recognition_config(settings_from_args(RecognitionSettings, args), classes)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Train and evaluate; returns the metrics record (also written by rank 0)."""
-    with distributed_session(args.device) as ctx:
-        return _run(args, ctx)
+    """``grounding.train recognition``: :func:`train_recognition` of the flags' settings."""
+    import_models(args.imports)
+    return train_recognition(
+        settings_from_args(RecognitionSettings, args),
+        data=args.data,
+        out=args.out,
+        options=settings_from_args(RecognitionRun, args),
+    )
 
 
-def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
+def train_recognition(
+    settings: RecognitionSettings,
+    *,
+    data: Path,
+    out: Path,
+    options: RecognitionRun | None = None,
+) -> dict[str, Any]:
+    """Train and evaluate a recognizer on the clips under ``data/actions`` into the run folder
+    ``out``; returns the metrics record (also written by rank 0)."""
+    options = options or RecognitionRun()
+    with distributed_session(options.device) as ctx:
+        return _run(settings, data=Path(data), out=Path(out), options=options, ctx=ctx)
+
+
+def _run(
+    settings: RecognitionSettings,
+    *,
+    data: Path,
+    out: Path,
+    options: RecognitionRun,
+    ctx: DistContext,
+) -> dict[str, Any]:
     t_all = time.perf_counter()
-    paths = RunPaths(args.out)
-    check_run_dir(paths, (paths.checkpoint, paths.metrics), args, ctx)
-    split, skeletons = read_split(args.data, split=args.split)
-    config = config_from_args(args, split.classes)
+    paths = RunPaths(out)
+    check_run_dir(paths, (paths.checkpoint, paths.metrics), options, ctx)
+    split, skeletons = read_split(data, split=settings.clips.split)
+    config = recognition_config(settings, split.classes)
     seed_everything(config.seed)
-    cache_dir = args.cache_dir or default_cache_dir(args.data, args.out)
+    cache_dir = options.cache_dir or default_cache_dir(data, out)
     train_set, test_set = make_datasets(config, split, skeletons=skeletons, cache_dir=cache_dir)
     inputs = recognizer_spec(config.model).inputs
     t0 = time.perf_counter()
@@ -295,9 +268,10 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
     barrier(ctx)
     prep_seconds = time.perf_counter() - t0
 
-    model = build_recognizer(config, rgb_weights=args.rgb_weights)
-    if args.init_from is not None:
-        load_initial_weights(model, args.init_from, config)
+    weights = settings.weights
+    model = build_recognizer(config, rgb_weights=weights.rgb_weights)
+    if weights.init_from is not None:
+        load_initial_weights(model, weights.init_from, config)
     model = wrap_model(model, ctx)
     loader = make_loader(
         train_set,
@@ -305,7 +279,7 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
         ctx=ctx,
         shuffle=True,
         seed=config.seed,
-        workers=args.workers,
+        workers=options.workers,
     )
     optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = build_scheduler(
@@ -324,14 +298,15 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
         checkpoint=paths.checkpoint,
         config=config,
         seed=config.seed,
-        resume=args.resume,
-        stop_after=args.stop_after,
+        resume=options.resume,
+        stop_after=options.stop_after,
         desc=f"recognition[{config.model}]",
     )
 
     t0 = time.perf_counter()
     mine = Subset(test_set, shard(range(len(test_set)), ctx))
-    test_loader = DataLoader(mine, batch_size=max(1, config.batch_size), num_workers=args.workers)
+    batch = max(1, config.batch_size)
+    test_loader = DataLoader(mine, batch_size=batch, num_workers=options.workers)
     local = predict_labels(unwrap(model), test_loader, inputs=inputs)
     rows = sorted((r for part in gather_objects(local, ctx) for r in part), key=lambda r: r[0])
     eval_seconds = time.perf_counter() - t0
@@ -344,7 +319,7 @@ def _run(args: argparse.Namespace, ctx: DistContext) -> dict[str, Any]:
     record = {
         "task": "recognition",
         "model": config.model,
-        "data": str(args.data),
+        "data": str(data),
         "split": config.split,
         "n_train": len(split.train),
         "n_test": len(split.test),
