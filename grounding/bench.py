@@ -27,6 +27,11 @@ without features only the blind baselines run, and the output says how to add fe
 
 from __future__ import annotations
 
+from grounding.runtime import prefer_passive_omp
+
+if __name__ == "__main__":  # before torch is loaded
+    prefer_passive_omp()
+
 import argparse
 import sys
 import time
@@ -52,6 +57,7 @@ from grounding.eval import Protocol, evaluate, get_protocol
 from grounding.eval.protocols import PRESETS
 from grounding.eval.statistics import format_mean_std
 from grounding.io import file_digest, write_json_atomic
+from grounding.models.recognizer import PretrainedWeights
 from grounding.models.registry import (
     ModelImportError,
     add_import_argument,
@@ -64,7 +70,6 @@ from grounding.pipeline import (
     StageFailed,
     StageRunner,
     TrainedResults,
-    model_argv,
     run_on_features,
     run_trained,
 )
@@ -72,6 +77,7 @@ from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
 from grounding.regression import check_against, load_reference, tolerances_from
 from grounding.tables import make_all
+from grounding.train.grounding import GroundingData
 
 if TYPE_CHECKING:  # loaded with the speed measurement only
     from grounding.speed.pipeline import PipelineConfig
@@ -240,30 +246,25 @@ def seed_metric(entry: dict, metric: str) -> list[float]:
 
 
 def profile_recognition_config(profile: BenchProfile, model: str | None = None) -> dict:
-    """The recognition config ``model`` (default: the profile's first) gets in ``profile`` (the
-    training CLI's own parsing and defaults), without training anything."""
-    from grounding.train.recognition import add_arguments, config_from_args
+    """The recognition config ``model`` (default: the profile's first) gets in ``profile`` (its
+    settings resolved as the training stage resolves them), without training anything."""
+    from grounding.train.recognition import recognition_config
 
-    parser = argparse.ArgumentParser(add_help=False)
-    add_arguments(parser)
     model = model or profile.models[0]
-    argv = model_argv(model, profile.recognition_args, profile.model_recognition_args)
-    args = parser.parse_args(["--data", ".", "--out", ".", "--model", model, *argv])
-    return asdict(config_from_args(args, ["a", "b"]))  # the classes do not change the speed
+    settings = profile.recognition_for(model).for_run(model, profile.seeds[0])
+    return asdict(recognition_config(settings, ["a", "b"]))  # the classes do not change the speed
 
 
 def profile_pipeline_config(profile: BenchProfile, model: str) -> PipelineConfig:
-    """The extraction settings ``model`` gets in ``profile`` (the extraction CLI's own parsing
-    and defaults), for timing the same feature pipeline."""
-    from grounding.extract import build_parser as extract_parser
+    """The extraction settings ``model`` gets in ``profile``, for timing the same feature
+    pipeline."""
     from grounding.speed.pipeline import PipelineConfig
 
-    argv = model_argv(model, profile.extract_args, profile.model_extract_args)
-    args = extract_parser().parse_args(["--data", ".", "--checkpoint", ".", "--out", ".", *argv])
+    settings = profile.extraction_for(model)
     return PipelineConfig(
-        clip_seconds=args.clip_seconds,
-        person_context=args.person_context,
-        batch_size=args.batch_size,
+        clip_seconds=settings.clip_seconds,
+        person_context=settings.person_context,
+        batch_size=settings.batch_size,
     )
 
 
@@ -352,11 +353,17 @@ def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRun
     if not models or config.features is None:
         return {}
     print(f"{config.feature_type} features: {config.features}; models {', '.join(models)}")
-    args = (
-        "--dataset", config.dataset, "--feature-type", str(config.feature_type),
-        "--train-split", config.train_split, "--test-split", config.split,
-        "--num-clips", str(NUM_CLIPS[config.dataset]), *config.profile.grounding_args,
-    )  # fmt: skip
+    shared = config.profile.grounding
+    settings = replace(
+        shared,
+        data=GroundingData(
+            dataset=config.dataset,
+            feature_type=config.feature_type,
+            train_split=config.train_split,
+            test_split=config.split,
+        ),
+        net=replace(shared.net, num_clips=NUM_CLIPS[config.dataset]),
+    )
     runner = StageRunner(
         config.runs / f"{config.dataset}-{config.feature_type}", device=config.device
     )
@@ -368,7 +375,7 @@ def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRun
         models=models,
         seeds=config.seeds,
         protocol=config.protocol,
-        grounding_args=args,
+        grounding=settings,
     )
 
 
@@ -410,15 +417,9 @@ def run(config: BenchConfig) -> Path:
             StageRunner(config.runs / f"{config.dataset}-{p.name}", device=config.device),
             data=config.data_root,
             test=test,
-            models=p.models,
+            profile=p,
             seeds=config.seeds,
             protocol=config.protocol,
-            recognition_args=p.recognition_args,
-            model_recognition_args=p.model_recognition_args,
-            extract_args=p.extract_args,
-            model_extract_args=p.model_extract_args,
-            grounding_args=p.grounding_args,
-            ablations=p.ablations,
         )
     featured = {}
     if config.dataset in REAL_DATASETS:
@@ -514,13 +515,15 @@ def report_regression(failures: list, reference: dict, reference_path: Path | No
 
 
 def with_rgb_weights(profile: BenchProfile, weights: Path) -> BenchProfile:
-    """``profile`` with ``--rgb-weights`` added to the two-stream recognizers' arguments (the
-    ``ours`` model and its ablations). The stage cache key holds the file's digest as well as
-    its path, so new weights at the same path retrain."""
-    extra = ("--rgb-weights", str(weights.resolve()), "--rgb-weights-sha", file_digest(weights))
-    args = dict(profile.model_recognition_args)
-    args["ours"] = (*args.get("ours", ()), *extra)
-    return replace(profile, model_recognition_args=args)
+    """``profile`` with ``weights`` as the starting point of the two-stream recognizers (the
+    ``ours`` model and its ablations). The stage key holds the file's digest as well as its
+    path, so new weights at the same path retrain."""
+    ours = profile.recognition_for("ours")
+    start = PretrainedWeights(rgb_weights=weights.resolve(), rgb_weights_sha=file_digest(weights))
+    return replace(
+        profile,
+        model_recognition={**profile.model_recognition, "ours": replace(ours, weights=start)},
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

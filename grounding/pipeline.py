@@ -1,20 +1,25 @@
 """The benchmark's stages (recognition training, feature extraction, grounding training), each
-run through its own command-line entry point and cached in a folder named by a hash of its
-arguments.
+a Python call with its typed settings (:func:`grounding.train.recognition.train_recognition`,
+:func:`grounding.extract.run_extraction`, :func:`grounding.train.grounding.train_grounding`),
+cached in a folder named by :func:`grounding.settings.stage_key` of its inputs and settings
+(their canonical JSON plus the package version):
+
+    ROOT/recognition/<model>-s<seed>-<hash>/   config.json? metrics.json, checkpoint.pt
+    ROOT/features/<model>-<hash>.h5
+    ROOT/grounding/<model>-s<seed>-<hash>/     metrics.json, checkpoint.pt, predictions.jsonl
 
 A stage whose folder holds a finished ``metrics.json`` (or, for extraction, a complete feature
-file) is reused; one that stopped half-way is resumed from its checkpoint (``--resume``); a
-change of any argument gives a new folder, so a cached result always matches its inputs.
+file) is reused; one that stopped half-way is resumed from its checkpoint; a change of any
+setting gives a new folder, so a cached result always matches its inputs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +30,22 @@ from grounding.data.annotations import QuerySet
 from grounding.data.moment_detr import read_predictions
 from grounding.eval import EvalResult, Protocol, evaluate
 from grounding.eval.statistics import mean_std, paired_bootstrap_ci
+from grounding.extract import ExtractionSettings, run_extraction
+from grounding.models.recognizer import RecognitionSettings
+from grounding.profiles import BenchProfile
+from grounding.settings import stage_key
+from grounding.train.grounding import GroundingSettings, train_grounding
+from grounding.train.loop import NonFiniteError
+from grounding.train.paths import RunOptions
+from grounding.train.recognition import RecognitionRun, train_recognition
 
 
 class StageFailed(RuntimeError):
-    """A stage's command exited with an error; the message names the stage and its folder."""
+    """A stage stopped with an error; the message names the stage and its folder."""
 
 
-def stage_key(argv: list[str]) -> str:
-    """Short stable hash of a stage's arguments."""
-    return hashlib.sha1(json.dumps(argv).encode()).hexdigest()[:10]
+#: what a failing stage raises (bad data, settings or files; a diverging loss)
+STAGE_ERRORS = (NonFiniteError, ValueError, OSError, KeyError)
 
 
 def _finished(metrics: Path) -> dict[str, Any] | None:
@@ -58,54 +70,76 @@ class StageRunner:
     root: Path
     device: str = "auto"
 
-    def _train(self, kind: str, name: str, argv: list[str]) -> tuple[dict[str, Any], Path]:
-        from grounding.train.__main__ import main as train_main
-
-        out = self.root / kind / f"{name}-{stage_key(argv)}"
+    def _train(
+        self,
+        kind: str,
+        settings: RecognitionSettings | GroundingSettings,
+        inputs: dict[str, Path],
+        train: Callable[[Path, bool], object],
+    ) -> tuple[dict[str, Any], Path]:
+        key = stage_key({"task": kind, "inputs": inputs, "settings": settings})
+        out = self.root / kind / f"{settings.model}-s{settings.optim.seed}-{key}"
         record = _finished(out / "metrics.json")
         if record is not None:
             return record, out
-        resume = ["--resume"] if (out / "checkpoint.pt").is_file() else []
-        full = [kind, *argv, "--out", str(out), "--device", self.device, *resume]
-        rc = train_main(full)
+        try:
+            train(out, (out / "checkpoint.pt").is_file())
+        except STAGE_ERRORS as e:
+            raise StageFailed(f"{kind} stage {settings.model} failed: {e}; folder {out}") from e
         record = _finished(out / "metrics.json")
-        if rc != 0 or record is None:
-            raise StageFailed(
-                f"{kind} stage {name} failed (exit {rc}); folder {out}; "
-                f"command: python -m grounding.train {' '.join(full)}"
-            )
+        if record is None:
+            raise StageFailed(f"{kind} stage {settings.model} did not finish; folder {out}")
         return record, out
 
-    def recognition(
-        self, *, data: Path, model: str, seed: int, extra: list[str]
-    ) -> tuple[dict, Path]:
+    def recognition(self, *, data: Path, settings: RecognitionSettings) -> tuple[dict, Path]:
         """Train (or reuse) a recognizer; returns its metrics record and run folder."""
-        argv = ["--data", str(data), "--model", model, "--seed", str(seed), *extra]
-        return self._train("recognition", f"{model}-s{seed}", argv)
+        return self._train(
+            "recognition",
+            settings,
+            {"data": data},
+            lambda out, resume: train_recognition(
+                settings,
+                data=data,
+                out=out,
+                options=RecognitionRun(device=self.device, resume=resume),
+            ),
+        )
 
     def grounding(
-        self, *, data: Path, features: Path, model: str, seed: int, extra: list[str]
+        self, *, data: Path, features: Path, settings: GroundingSettings
     ) -> tuple[dict, Path]:
         """Train (or reuse) a grounding model; returns its metrics record and run folder (which
         holds ``predictions.jsonl``)."""
-        argv = [
-            "--data", str(data), "--features", str(features), "--model", model, "--seed", str(seed),
-            *extra,
-        ]  # fmt: skip
-        return self._train("grounding", f"{model}-s{seed}", argv)
+        return self._train(
+            "grounding",
+            settings,
+            {"data": data, "features": features},
+            lambda out, resume: train_grounding(
+                settings,
+                data=data,
+                features=features,
+                out=out,
+                options=RunOptions(device=self.device, resume=resume),
+            ),
+        )
 
-    def extract(self, *, data: Path, run_dir: Path, name: str, extra: list[str]) -> Path:
+    def extract(
+        self, *, data: Path, run_dir: Path, name: str, settings: ExtractionSettings
+    ) -> Path:
         """Extract (or reuse) per-clip features of every video with the recognizer in
         ``run_dir``; returns the HDF5 path."""
-        from grounding.extract import main as extract_main
-
-        argv = ["--data", str(data), "--checkpoint", str(run_dir / "checkpoint.pt"), *extra]
-        out = self.root / "features" / f"{name}-{stage_key(argv)}.h5"
+        checkpoint = run_dir / "checkpoint.pt"
+        inputs = {"data": data, "checkpoint": checkpoint}
+        key = stage_key({"task": "features", "inputs": inputs, "settings": settings})
+        out = self.root / "features" / f"{name}-{key}.h5"
         if out.is_file():
             return out
-        rc = extract_main([*argv, "--out", str(out), "--device", self.device])
-        if rc != 0 or not out.is_file():
-            raise StageFailed(f"feature extraction {name} failed (exit {rc}); output {out}")
+        try:
+            run_extraction(settings, data=data, checkpoint=checkpoint, out=out, device=self.device)
+        except STAGE_ERRORS as e:
+            raise StageFailed(f"feature extraction {name} failed: {e}; output {out}") from e
+        if not out.is_file():
+            raise StageFailed(f"feature extraction {name} wrote nothing; output {out}")
         return out
 
 
@@ -145,27 +179,34 @@ class ModelRuns:
 
 
 #: recognition ablations of ``ours``: paper Table 3 (temporal module: the registered ``ours-*``
-#: variants, ``ours`` itself has 2-head MHSSA) and Figure 10 (spatial module: flags of ``ours``);
-#: each variant is ``(registered model, extra recognition arguments)``
+#: variants, ``ours`` itself has 2-head MHSSA) and Figure 10 (spatial module: settings of
+#: ``ours``); each variant is ``(registered model, RecognizerNet fields it changes)``
 ABLATED = "ours"
-ABLATIONS: dict[str, dict[str, tuple[str, tuple[str, ...]]]] = {
+ABLATIONS: dict[str, dict[str, tuple[str, Mapping[str, Any]]]] = {
     "temporal": {
-        "RNN": ("ours-rnn", ()),
-        "LSTM": ("ours-lstm", ()),
-        "GRU": ("ours-gru", ()),
-        "softmax attention": ("ours-softmax", ()),
-        "MHSSA (1 heads)": ("ours-mhssa-h1", ()),
-        "MHSSA (2 heads)": ("ours", ()),
-        "MHSSA (4 heads)": ("ours-mhssa-h4", ()),
-        "MHSSA (6 heads)": ("ours-mhssa-h6", ()),
+        "RNN": ("ours-rnn", {}),
+        "LSTM": ("ours-lstm", {}),
+        "GRU": ("ours-gru", {}),
+        "softmax attention": ("ours-softmax", {}),
+        "MHSSA (1 heads)": ("ours-mhssa-h1", {}),
+        "MHSSA (2 heads)": ("ours", {}),
+        "MHSSA (4 heads)": ("ours-mhssa-h4", {}),
+        "MHSSA (6 heads)": ("ours-mhssa-h6", {}),
     },
     "spatial": {
-        "softmax": ("ours", ("--spatial", "softmax", "--no-residual")),
-        "sigmoid": ("ours", ("--spatial", "sigmoid", "--no-residual")),
-        "softmax + residual": ("ours", ("--spatial", "softmax")),
-        "sigmoid + residual": ("ours", ("--spatial", "sigmoid")),
+        "softmax": ("ours", {"spatial": "softmax", "residual": False}),
+        "sigmoid": ("ours", {"spatial": "sigmoid", "residual": False}),
+        "softmax + residual": ("ours", {"spatial": "softmax"}),
+        "sigmoid + residual": ("ours", {"spatial": "sigmoid"}),
     },
 }
+
+
+def ablation_settings(
+    settings: RecognitionSettings, net_changes: Mapping[str, Any]
+) -> RecognitionSettings:
+    """``settings`` (of :data:`ABLATED`) with an ablation's architecture changes."""
+    return replace(settings, net=replace(settings.net, **net_changes))
 
 
 @dataclass
@@ -185,7 +226,7 @@ def recognize_over_seeds(
     data: Path,
     model: str,
     seeds: Sequence[int],
-    extra: Sequence[str],
+    settings: RecognitionSettings,
     bar: tqdm,
     label: str,
 ) -> list[tuple[dict, Path]]:
@@ -194,7 +235,7 @@ def recognize_over_seeds(
     done = []
     for seed in seeds:
         bar.set_postfix_str(f"{label} seed {seed}")
-        done.append(runner.recognition(data=data, model=model, seed=seed, extra=list(extra)))
+        done.append(runner.recognition(data=data, settings=settings.for_run(model, seed)))
         bar.update()
     return done
 
@@ -206,7 +247,7 @@ def ground_over_seeds(
     features: Path,
     model: str,
     seeds: Sequence[int],
-    extra: Sequence[str],
+    settings: GroundingSettings,
     test: QuerySet,
     protocol: Protocol,
     bar: tqdm,
@@ -217,7 +258,7 @@ def ground_over_seeds(
     for seed in seeds:
         bar.set_postfix_str(f"grounding {model} seed {seed}")
         _, run_dir = runner.grounding(
-            data=data, features=features, model=model, seed=seed, extra=list(extra)
+            data=data, features=features, settings=settings.for_run(model, seed)
         )
         preds = read_predictions(run_dir / "predictions.jsonl")
         runs.runs[seed] = evaluate(test, preds.windows, protocol)
@@ -234,11 +275,11 @@ def run_on_features(
     models: Sequence[str],
     seeds: Sequence[int],
     protocol: Protocol,
-    grounding_args: Sequence[str] = (),
+    grounding: GroundingSettings,
 ) -> dict[str, ModelRuns]:
     """The feature path (Charades-STA / ActivityNet with user features): every model's encoder
     and the shared localization head trained per seed on the same clip features. Dataset,
-    splits and ``--feature-type`` go in ``grounding_args``."""
+    splits and feature type are ``grounding.data``."""
     bar = tqdm(total=len(models) * len(seeds), desc="bench stages", unit="stage", file=sys.stderr)
     out = {
         model: ground_over_seeds(
@@ -247,7 +288,7 @@ def run_on_features(
             features=features,
             model=model,
             seeds=seeds,
-            extra=grounding_args,
+            settings=grounding,
             test=test,
             protocol=protocol,
             bar=bar,
@@ -258,37 +299,23 @@ def run_on_features(
     return out
 
 
-def model_argv(
-    model: str,
-    shared_args: Sequence[str] = (),
-    model_args: dict[str, tuple[str, ...]] | None = None,
-) -> list[str]:
-    """A stage's arguments for ``model``: the shared ones, then the model's own (later flags
-    win; the order is part of the stage key)."""
-    return [*shared_args, *(model_args or {}).get(model, ())]
-
-
 def run_trained(
     runner: StageRunner,
     *,
     data: Path,
     test: QuerySet,
-    models: Sequence[str],
+    profile: BenchProfile,
     seeds: Sequence[int],
     protocol: Protocol,
-    recognition_args: Sequence[str] = (),
-    model_recognition_args: dict[str, tuple[str, ...]] | None = None,
-    extract_args: Sequence[str] = (),
-    model_extract_args: dict[str, tuple[str, ...]] | None = None,
-    grounding_args: Sequence[str] = (),
-    ablations: bool = False,
 ) -> TrainedResults:
-    """For every model: a recognizer per seed, features from the first seed's recognizer, then a
-    grounding model per seed on those features (each method's own encoder over its own clip
-    features, the same localization head). Predictions are re-scored here with ``protocol``."""
+    """For every model of ``profile``: a recognizer per seed, features from the first seed's
+    recognizer, then a grounding model per seed on those features (each method's own encoder
+    over its own clip features, the same localization head), and the profile's ablations.
+    Predictions are re-scored here with ``protocol``."""
     out = TrainedResults()
+    models = profile.models
     jobs = len(models) * len(seeds) * 2 + len(models)
-    if ablations:
+    if profile.ablations:
         jobs += sum(len(v) for v in ABLATIONS.values()) * len(seeds)
     bar = tqdm(total=jobs, desc="bench stages", unit="stage", file=sys.stderr)
     t0 = time.perf_counter()
@@ -298,7 +325,7 @@ def run_trained(
             data=data,
             model=model,
             seeds=seeds,
-            extra=model_argv(model, recognition_args, model_recognition_args),
+            settings=profile.recognition_for(model),
             bar=bar,
             label=f"recognition {model}",
         )
@@ -309,10 +336,7 @@ def run_trained(
         ) | {"n_test": last.get("n_test")}
         bar.set_postfix_str(f"features {model}")
         features = runner.extract(
-            data=data,
-            run_dir=first_dir,
-            name=model,
-            extra=model_argv(model, extract_args, model_extract_args),
+            data=data, run_dir=first_dir, name=model, settings=profile.extraction_for(model)
         )
         bar.update()
         out.grounding[model] = ground_over_seeds(
@@ -321,26 +345,23 @@ def run_trained(
             features=features,
             model=model,
             seeds=seeds,
-            extra=grounding_args,
+            settings=profile.grounding,
             test=test,
             protocol=protocol,
             bar=bar,
         )
     out.seconds["models"] = round(time.perf_counter() - t0, 1)
-    if ablations:
+    if profile.ablations:
         t1 = time.perf_counter()
         for kind, variants in ABLATIONS.items():
             out.ablations[kind] = {}
-            for variant, (model, args) in variants.items():
+            for variant, (model, changes) in variants.items():
                 runs = recognize_over_seeds(
                     runner,
                     data=data,
                     model=model,
                     seeds=seeds,
-                    extra=[
-                        *model_argv(ABLATED, recognition_args, model_recognition_args),
-                        *args,
-                    ],
+                    settings=ablation_settings(profile.recognition_for(ABLATED), changes),
                     bar=bar,
                     label=f"{kind} ablation {variant}",
                 )

@@ -1,9 +1,20 @@
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from grounding.bench import main
+from grounding.extract import ExtractionSettings
+from grounding.models.recognizer import (
+    ClipSampling,
+    PretrainedWeights,
+    RecognitionOptim,
+    RecognitionSettings,
+    RecognizerNet,
+)
+from grounding.train.grounding import GroundingNet, GroundingOptim, GroundingSettings
 
 
 def write_charades(root, n_train=60, n_test=20, seed=0):
@@ -102,7 +113,13 @@ def test_bench_check_passes_then_fails_on_perturbed_reference(tmp_path, capsys):
     assert (out / "charades" / "test.failed.json").is_file()
 
 
-TINY_NET = ("--input-size", "64", "--width", "0.25", "--segments", "2", "--skeleton-frames", "16")
+def tiny_recognition(**optim: int) -> RecognitionSettings:
+    """A tiny recognizer's settings (64 px, width 0.25, 2 segments, 16 skeleton frames)."""
+    return RecognitionSettings(
+        net=RecognizerNet(input_size=64, width=0.25),
+        clips=ClipSampling(segments=2, skeleton_frames=16),
+        optim=RecognitionOptim(**optim),
+    )
 
 
 @pytest.mark.slow
@@ -118,17 +135,11 @@ def test_bench_synthetic_end_to_end_tiny(tmp_path, capsys):
         size=64,
         seeds=(0,),
         models=("ours", "gtn"),
-        recognition_args=(*TINY_NET, "--epochs", "1", "--batch-size", "8"),
-        extract_args=("--clip-seconds", "2.0"),
-        grounding_args=(
-            "--epochs",
-            "1",
-            "--num-clips",
-            "8",
-            "--map-dim",
-            "16",
-            "--head-layers",
-            "1",
+        recognition=tiny_recognition(epochs=1, batch_size=8),
+        extraction=ExtractionSettings(clip_seconds=2.0),
+        grounding=GroundingSettings(
+            net=GroundingNet(num_clips=8, map_dim=16, head_layers=1),
+            optim=GroundingOptim(epochs=1),
         ),
         speed_args={
             "iters": 1,
@@ -249,7 +260,9 @@ def test_bench_speed_only_measures_the_profile_models(tmp_path, capsys):
         n_videos=4,
         size=64,
         seeds=(0,),
-        recognition_args=("--input-size", "64", "--width", "0.25", "--segments", "2"),
+        recognition=RecognitionSettings(
+            net=RecognizerNet(input_size=64, width=0.25), clips=ClipSampling(segments=2)
+        ),
         speed_args={"iters": 1, "query_iters": 2, "videos": 1, "max_seconds": 2.0},
     )
     rec = profile_recognition_config(profile)
@@ -265,26 +278,29 @@ def test_bench_speed_only_measures_the_profile_models(tmp_path, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_profile_recognition_config_includes_the_ours_arguments():
+def test_profile_recognition_config_includes_the_ours_settings():
     from grounding.bench import profile_recognition_config
-    from grounding.pipeline import model_argv
     from grounding.profiles import PROFILES, BenchProfile
 
+    shared = RecognitionSettings(net=RecognizerNet(width=0.25))
     profile = BenchProfile(
         name="tiny",
         n_videos=4,
-        recognition_args=("--width", "0.25"),
-        model_recognition_args={"ours": ("--rgb-input", "diff"), "gtn": ("--epochs", "1")},
+        recognition=shared,
+        model_recognition={
+            "ours": replace(shared, clips=ClipSampling(rgb_input="diff")),
+            "gtn": replace(shared, optim=RecognitionOptim(epochs=1)),
+        },
     )
     rec = profile_recognition_config(profile)
     assert (rec["width_mult"], rec["rgb_input"]) == (0.25, "diff")
-    assert rec["epochs"] != 1  # gtn's arguments are not ours
+    assert rec["epochs"] != 1  # gtn's settings are not ours
     assert profile_recognition_config(PROFILES["default"])["rgb_input"] == "diff"
-    # pixel-only flags stay out of the skeleton baselines' stage arguments
+    # pixel-only settings stay out of the skeleton baselines' stages
     default = PROFILES["default"]
     for model in ("gtn", "dgcn"):
-        argv = model_argv(model, default.recognition_args, default.model_recognition_args)
-        assert "--rgb-input" not in argv
+        assert default.recognition_for(model).clips.rgb_input == "frames"
+        assert profile_recognition_config(default, model)["epochs"] == 5
     # person-centric features are the two-stream model's (its registry entry says so); their
     # context only goes to its extraction
     from grounding.models.registry import FeatureKind, get_model
@@ -292,10 +308,55 @@ def test_profile_recognition_config_includes_the_ours_arguments():
     assert get_model("ours").features is FeatureKind.PERSON
     for name in ("smoke", "default"):
         p = PROFILES[name]
-        assert "--person-context" in model_argv("ours", p.extract_args, p.model_extract_args)
+        assert p.extraction_for("ours").person_context > 0
         for model in ("gtn", "dgcn"):
-            argv = model_argv(model, p.extract_args, p.model_extract_args)
-            assert "--person-context" not in argv and "--persons" not in argv
+            assert p.extraction_for(model).person_context == 0
+
+
+def test_smoke_profile_settings_are_the_committed_ones():
+    """The smoke profile resolves to the recognition configs and sizes the committed
+    results/synthetic/smoke.json was made with (behaviour kept across the typed settings)."""
+    from grounding.bench import profile_recognition_config
+    from grounding.profiles import PROFILES
+
+    committed = json.loads(
+        (Path(__file__).resolve().parents[1] / "results/synthetic/smoke.json").read_text()
+    )
+    smoke = PROFILES["smoke"]
+    for model, stored in committed["recognition_configs"].items():
+        rec = profile_recognition_config(smoke, model)
+        for name, value in stored.items():
+            if name not in ("classes", "init_sha"):
+                assert json.loads(json.dumps(rec[name])) == value, (model, name)
+
+
+def test_stage_folders_are_keyed_by_the_settings_and_the_version(tmp_path, monkeypatch):
+    """A stage's folder is <model>-s<seed>-<hash of its canonical settings + version>: the
+    same settings reuse it, another setting or package version gives another folder."""
+    from grounding import pipeline
+    from grounding.pipeline import StageRunner
+    from grounding.settings import stage_key
+
+    calls = []
+
+    def fake_train(settings, *, data, out, options):
+        calls.append((settings, out, options.resume))
+        out.mkdir(parents=True)
+        (out / "metrics.json").write_text(json.dumps({"finished": True, "metrics": {}}))
+
+    monkeypatch.setattr(pipeline, "train_recognition", fake_train)
+    runner = StageRunner(tmp_path, device="cpu")
+    settings = tiny_recognition().for_run("gtn", 1)
+    _, first = runner.recognition(data=tmp_path / "d", settings=settings)
+    _, again = runner.recognition(data=tmp_path / "d", settings=settings)
+    assert first == again and len(calls) == 1
+    assert first.parent == tmp_path / "recognition" and first.name.startswith("gtn-s1-")
+    other = replace(settings, optim=replace(settings.optim, epochs=3))
+    _, changed = runner.recognition(data=tmp_path / "d", settings=other)
+    assert changed != first and len(calls) == 2
+    stage = {"a": settings}
+    assert stage_key(stage, version="1") == stage_key(stage, version="1")
+    assert stage_key(stage, version="1") != stage_key(stage, version="2")
 
 
 def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsys):
@@ -305,179 +366,23 @@ def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsy
 
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"not really weights")
-    profile = with_rgb_weights(PROFILES["default"], weights)
-    ours = profile.model_recognition_args["ours"]
-    assert ours == (
-        *PROFILES["default"].model_recognition_args["ours"],
-        "--rgb-weights",
-        str(weights.resolve()),
-        "--rgb-weights-sha",
-        file_digest(weights),
+    default = PROFILES["default"]
+    profile = with_rgb_weights(default, weights)
+    ours = profile.recognition_for("ours")
+    assert ours == replace(
+        default.recognition_for("ours"),
+        weights=PretrainedWeights(
+            rgb_weights=weights.resolve(), rgb_weights_sha=file_digest(weights)
+        ),
     )
-    assert (
-        profile.model_recognition_args["gtn"] == PROFILES["default"].model_recognition_args["gtn"]
-    )
+    assert profile.recognition_for("gtn") == default.recognition_for("gtn")
     assert main(["--rgb-weights", str(tmp_path / "missing.pth")]) == 2
     assert "existing file" in capsys.readouterr().err
     assert (
         main(["--dataset", "charades", "--data-root", str(tmp_path), "--rgb-weights", str(weights)])
         == 2
     )
-    assert "--dataset synthetic" in capsys.readouterr().err
-
-
-def _charades_args(root, out):
-    return ["--dataset", "charades", "--data-root", str(root), "--seeds", "2", "--out", str(out)]
-
-
-def test_bad_check_reference_is_refused_before_the_first_stage(tmp_path, capsys, monkeypatch):
-    """Issue 22 #2: a reference that cannot be compared with is reported at once, naming the
-    file and the key path; nothing runs and nothing is written."""
-    import grounding.bench as bench
-
-    write_charades(tmp_path)
-    good = tmp_path / "good.json"
-    assert main(_charades_args(tmp_path, tmp_path / "first")) == 0
-    good.write_bytes((tmp_path / "first" / "charades" / "test.json").read_bytes())
-    capsys.readouterr()
-    doc = json.loads(good.read_text())
-    key = next(iter(doc["tolerances"]))
-    section, model, metric = key.split("/", 2)
-    no_mean = json.loads(good.read_text())
-    del no_mean[section][model]["mean"][metric]
-    cases = {
-        "empty.json": (b"", "empty file"),
-        "truncated.json": (good.read_bytes()[:200], "invalid JSON at line"),
-        "latin1.json": (b'{"tolerances": "\xa5"}', "not UTF-8 text"),
-        "list.json": (b"[1]", "got a JSON list"),
-        "evaluate.json": (b'{"metrics": {"R1@0.5": 10.0}}', "no 'tolerances' key"),
-        "abc.json": (
-            json.dumps({**doc, "tolerances": {key: "abc"}}).encode(),
-            f"tolerances['{key}']: expected a non-negative number, got 'abc'",
-        ),
-        "no_mean.json": (json.dumps(no_mean).encode(), f"{section}/{model}/mean/{metric}"),
-    }
-    ran = []
-    monkeypatch.setattr(bench, "load_split", lambda *a, **k: ran.append(a))
-    for name, (data, message) in cases.items():
-        ref = tmp_path / name
-        ref.write_bytes(data)
-        out = tmp_path / f"res-{name}"
-        assert main([*_charades_args(tmp_path, out), "--check", str(ref)]) == 2, name
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and str(ref) in err and message in err, (name, err)
-        assert not out.exists()
-    assert ran == []  # refused before the first stage
-    assert main([*_charades_args(tmp_path, tmp_path / "x"), "--check", str(tmp_path / "no")]) == 2
-    assert "not found" in capsys.readouterr().err
-
-
-def test_results_are_written_even_when_the_comparison_fails(tmp_path, capsys, monkeypatch):
-    import grounding.bench as bench
-
-    write_charades(tmp_path)
-    first = tmp_path / "first"
-    assert main(_charades_args(tmp_path, first)) == 0
-    ref = first / "charades" / "test.json"
-
-    def broken(doc, reference):
-        raise TypeError("unexpected shape")
-
-    monkeypatch.setattr(bench, "check_against", broken)
-    out = tmp_path / "res"
-    assert main([*_charades_args(tmp_path, out), "--check", str(ref)]) == 2
-    assert "cannot compare: unexpected shape" in capsys.readouterr().err
-    written = json.loads((out / "charades" / "test.failed.json").read_text())
-    assert written["grounding"] == json.loads(ref.read_text())["grounding"]
-
-
-def test_empty_test_split_is_refused_before_training(tmp_path, capsys, monkeypatch):
-    """Issue 22 #14: no table of zeros, no bootstrap error: the split and its file are named."""
-    import grounding.bench as bench
-
-    write_charades(tmp_path, n_test=0)
-    called = []
-    monkeypatch.setattr(bench, "run_blind", lambda *a: called.append(a) or {})
-    out = tmp_path / "res"
-    assert main(_charades_args(tmp_path, out)) == 2
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert len(err.splitlines()) == 1 and "split 'test' has no usable queries" in err
-    assert "charades_sta_test.txt" in err and "bootstrap" not in err
-    assert "±" not in captured.out and called == [] and not out.exists()
-    write_charades(tmp_path, n_train=0, n_test=5)
-    assert main(_charades_args(tmp_path, out)) == 2
-    assert "split 'train' has no usable queries" in capsys.readouterr().err
-
-
-# ---- a model of the user's own: one file, one decorator, one flag ----------------------------
-
-TOY_MODEL = """
-from torch import nn
-
-from grounding.models.registry import get_model, register_model
-
-
-class Toy(nn.Module):
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.linear = nn.Linear(dim, dim)
-
-    def forward(self, x, mask=None):
-        return self.linear(x)
-
-
-@register_model(recognizer=get_model("gtn").recognizer)
-def toy(*, dim: int, num_clips: int, heads: int, layers: int, dropout: float) -> nn.Module:
-    \"\"\"A linear clip encoder: (B, N, dim) -> (B, N, dim).\"\"\"
-    return Toy(dim)
-"""
-
-
-@pytest.fixture
-def toy_file(tmp_path):
-    path = tmp_path / "toy_model.py"
-    path.write_text(TOY_MODEL)
-    return path
-
-
-def test_a_user_model_runs_on_charades_features_by_import(tmp_path, toy_file, capsys):
-    write_charades(tmp_path)
-    features = _charades_features(tmp_path)
-    out = tmp_path / "res"
-    argv = [
-        "--dataset", "charades", "--data-root", str(tmp_path), "--features", str(features),
-        "--profile", "smoke", "--seeds", "1", "--out", str(out), "--runs", str(tmp_path / "runs"),
-        "--import", str(toy_file), "--models", "toy,prior-only",
-    ]  # fmt: skip
-    assert main(argv) == 0
-    doc = json.loads((out / "charades" / "test-i3d.json").read_text())
-    assert set(doc["grounding"]) == {"toy", "prior-only"}
-    assert 0 <= doc["grounding"]["toy"]["mean"]["R1@0.5"] <= 100
-    assert "toy" in capsys.readouterr().out
-    runs = list((tmp_path / "runs").rglob("metrics.json"))
-    assert len(runs) == 1 and json.loads(runs[0].read_text())["config"]["model"] == "toy"
-
-
-def test_a_bad_import_is_a_one_line_error_naming_it(tmp_path, capsys):
-    write_charades(tmp_path)
-    broken = tmp_path / "broken.py"
-    broken.write_text("raise RuntimeError('boom')\n")
-    empty = tmp_path / "empty.py"
-    empty.write_text("x = 1\n")
-    base = ["--dataset", "charades", "--data-root", str(tmp_path), "--out", str(tmp_path / "r")]
-    cases = [
-        (tmp_path / "missing.py", "file not found"),
-        (broken, "RuntimeError: boom"),
-        (empty, "registered no model"),
-        ("no_such_module_anywhere", "no module of that name"),
-    ]
-    for source, message in cases:
-        assert main([*base, "--import", str(source)]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and str(source) in err and message in err
-    assert main([*base, "--models", "never-imported"]) == 2
-    assert "--import" in capsys.readouterr().err
+    assert "needs --dataset synthetic" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -491,9 +396,11 @@ def test_a_user_model_runs_on_synthetic_data_by_import(tmp_path, toy_file, capsy
         n_videos=6,
         size=64,
         seeds=(0,),
-        recognition_args=(*TINY_NET, "--epochs", "1", "--batch-size", "8"),
-        extract_args=("--clip-seconds", "2.0"),
-        grounding_args=("--epochs", "1", "--num-clips", "8", "--map-dim", "16"),
+        recognition=tiny_recognition(epochs=1, batch_size=8),
+        extraction=ExtractionSettings(clip_seconds=2.0),
+        grounding=GroundingSettings(
+            net=GroundingNet(num_clips=8, map_dim=16), optim=GroundingOptim(epochs=1)
+        ),
         speed_args={"iters": 1, "query_iters": 2, "videos": 1, "samples": (1,), "max_seconds": 2.0},
     )  # fmt: skip
     monkeypatch.setitem(PROFILES, "tiny", tiny)

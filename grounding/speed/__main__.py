@@ -15,6 +15,11 @@ use the first model's own feature pipeline (person-centric for ``ours``).
 
 from __future__ import annotations
 
+from grounding.runtime import prefer_passive_omp
+
+if __name__ == "__main__":  # before torch is loaded
+    prefer_passive_omp()
+
 import argparse
 import os
 import sys

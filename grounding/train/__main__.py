@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from grounding.runtime import prefer_passive_omp
 
-prefer_passive_omp()
+if __name__ == "__main__":  # before torch is loaded
+    prefer_passive_omp()
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import sys
 
-from grounding.train import grounding, recognition  # noqa: E402
-from grounding.train.loop import NonFiniteError  # noqa: E402
+from grounding.train import grounding, recognition
+from grounding.train.loop import NonFiniteError
 
 
 def build_parser() -> argparse.ArgumentParser:
