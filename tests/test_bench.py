@@ -385,6 +385,160 @@ def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsy
     assert "needs --dataset synthetic" in capsys.readouterr().err
 
 
+def _charades_args(root, out):
+    return ["--dataset", "charades", "--data-root", str(root), "--seeds", "2", "--out", str(out)]
+
+
+def test_bad_check_reference_is_refused_before_the_first_stage(tmp_path, capsys, monkeypatch):
+    """Issue 22 #2: a reference that cannot be compared with is reported at once, naming the
+    file and the key path; nothing runs and nothing is written."""
+    import grounding.bench as bench
+
+    write_charades(tmp_path)
+    good = tmp_path / "good.json"
+    assert main(_charades_args(tmp_path, tmp_path / "first")) == 0
+    good.write_bytes((tmp_path / "first" / "charades" / "test.json").read_bytes())
+    capsys.readouterr()
+    doc = json.loads(good.read_text())
+    key = next(iter(doc["tolerances"]))
+    section, model, metric = key.split("/", 2)
+    no_mean = json.loads(good.read_text())
+    del no_mean[section][model]["mean"][metric]
+    cases = {
+        "empty.json": (b"", "empty file"),
+        "truncated.json": (good.read_bytes()[:200], "invalid JSON at line"),
+        "latin1.json": (b'{"tolerances": "\xa5"}', "not UTF-8 text"),
+        "list.json": (b"[1]", "got a JSON list"),
+        "evaluate.json": (b'{"metrics": {"R1@0.5": 10.0}}', "no 'tolerances' key"),
+        "abc.json": (
+            json.dumps({**doc, "tolerances": {key: "abc"}}).encode(),
+            f"tolerances['{key}']: expected a non-negative number, got 'abc'",
+        ),
+        "no_mean.json": (json.dumps(no_mean).encode(), f"{section}/{model}/mean/{metric}"),
+    }
+    ran = []
+    monkeypatch.setattr(bench, "load_split", lambda *a, **k: ran.append(a))
+    for name, (data, message) in cases.items():
+        ref = tmp_path / name
+        ref.write_bytes(data)
+        out = tmp_path / f"res-{name}"
+        assert main([*_charades_args(tmp_path, out), "--check", str(ref)]) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(ref) in err and message in err, (name, err)
+        assert not out.exists()
+    assert ran == []  # refused before the first stage
+    assert main([*_charades_args(tmp_path, tmp_path / "x"), "--check", str(tmp_path / "no")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_results_are_written_even_when_the_comparison_fails(tmp_path, capsys, monkeypatch):
+    import grounding.bench as bench
+
+    write_charades(tmp_path)
+    first = tmp_path / "first"
+    assert main(_charades_args(tmp_path, first)) == 0
+    ref = first / "charades" / "test.json"
+
+    def broken(doc, reference):
+        raise TypeError("unexpected shape")
+
+    monkeypatch.setattr(bench, "check_against", broken)
+    out = tmp_path / "res"
+    assert main([*_charades_args(tmp_path, out), "--check", str(ref)]) == 2
+    assert "cannot compare: unexpected shape" in capsys.readouterr().err
+    written = json.loads((out / "charades" / "test.failed.json").read_text())
+    assert written["grounding"] == json.loads(ref.read_text())["grounding"]
+
+
+def test_empty_test_split_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """Issue 22 #14: no table of zeros, no bootstrap error: the split and its file are named."""
+    import grounding.bench as bench
+
+    write_charades(tmp_path, n_test=0)
+    called = []
+    monkeypatch.setattr(bench, "run_blind", lambda *a: called.append(a) or {})
+    out = tmp_path / "res"
+    assert main(_charades_args(tmp_path, out)) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "split 'test' has no usable queries" in err
+    assert "charades_sta_test.txt" in err and "bootstrap" not in err
+    assert "±" not in captured.out and called == [] and not out.exists()
+    write_charades(tmp_path, n_train=0, n_test=5)
+    assert main(_charades_args(tmp_path, out)) == 2
+    assert "split 'train' has no usable queries" in capsys.readouterr().err
+
+
+# ---- a model of the user's own: one file, one decorator, one flag ----------------------------
+
+TOY_MODEL = """
+from torch import nn
+
+from grounding.models.registry import get_model, register_model
+
+
+class Toy(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(dim, dim)
+
+    def forward(self, x, mask=None):
+        return self.linear(x)
+
+
+@register_model(recognizer=get_model("gtn").recognizer)
+def toy(*, dim: int, num_clips: int, heads: int, layers: int, dropout: float) -> nn.Module:
+    \"\"\"A linear clip encoder: (B, N, dim) -> (B, N, dim).\"\"\"
+    return Toy(dim)
+"""
+
+
+@pytest.fixture
+def toy_file(tmp_path):
+    path = tmp_path / "toy_model.py"
+    path.write_text(TOY_MODEL)
+    return path
+
+
+def test_a_user_model_runs_on_charades_features_by_import(tmp_path, toy_file, capsys):
+    write_charades(tmp_path)
+    features = _charades_features(tmp_path)
+    out = tmp_path / "res"
+    argv = [
+        "--dataset", "charades", "--data-root", str(tmp_path), "--features", str(features),
+        "--profile", "smoke", "--seeds", "1", "--out", str(out), "--runs", str(tmp_path / "runs"),
+        "--import", str(toy_file), "--models", "toy,prior-only",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads((out / "charades" / "test-i3d.json").read_text())
+    assert set(doc["grounding"]) == {"toy", "prior-only"}
+    assert 0 <= doc["grounding"]["toy"]["mean"]["R1@0.5"] <= 100
+    assert "toy" in capsys.readouterr().out
+    runs = list((tmp_path / "runs").rglob("metrics.json"))
+    assert len(runs) == 1 and json.loads(runs[0].read_text())["config"]["model"] == "toy"
+
+
+def test_a_bad_import_is_a_one_line_error_naming_it(tmp_path, capsys):
+    write_charades(tmp_path)
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    base = ["--dataset", "charades", "--data-root", str(tmp_path), "--out", str(tmp_path / "r")]
+    cases = [
+        (tmp_path / "missing.py", "file not found"),
+        (broken, "RuntimeError: boom"),
+        (empty, "registered no model"),
+        ("no_such_module_anywhere", "no module of that name"),
+    ]
+    for source, message in cases:
+        assert main([*base, "--import", str(source)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and str(source) in err and message in err
+    assert main([*base, "--models", "never-imported"]) == 2
+    assert "--import" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_a_user_model_runs_on_synthetic_data_by_import(tmp_path, toy_file, capsys, monkeypatch):
     """Every stage of the synthetic bench for a model from a user file: its recognizer (GTN's,
