@@ -71,9 +71,7 @@ def table4(doc: dict) -> Table | None:
     metrics = [*GROUNDING_METRICS, *(discounted if cd else [])]
     headers = ["model", *metrics, "p (R1@0.5 vs ours)", "R1@0.5 95% CI"]
     rows = [
-        [m]
-        + [_cell(e, k) for k in metrics]
-        + [_p_value(section, m, "R1@0.5"), _ci(e, "R1@0.5")]
+        [m] + [_cell(e, k) for k in metrics] + [_p_value(section, m, "R1@0.5"), _ci(e, "R1@0.5")]
         for m, e in section.items()
     ]
     protocol = doc.get("protocol", {}).get("name", "?")

@@ -231,4 +231,3 @@ def materialize(names: tuple[str, ...] | list[str], dest: Path, *, atomic: bool 
         else:
             path.write_bytes(read_bytes(name))
     return dest
-
