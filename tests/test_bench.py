@@ -14,6 +14,7 @@ from grounding.models.recognizer import (
     RecognitionSettings,
     RecognizerNet,
 )
+from grounding.models.registry import list_models, unregister_model
 from grounding.train.grounding import GroundingNet, GroundingOptim, GroundingSettings
 
 
@@ -497,7 +498,9 @@ def toy(*, dim: int, num_clips: int, heads: int, layers: int, dropout: float) ->
 def toy_file(tmp_path):
     path = tmp_path / "toy_model.py"
     path.write_text(TOY_MODEL)
-    return path
+    yield path
+    if "toy" in list_models():  # each test imports its own copy of the file
+        unregister_model("toy")
 
 
 def test_a_user_model_runs_on_charades_features_by_import(tmp_path, toy_file, capsys):

@@ -63,6 +63,7 @@ __all__ = [
     "import_models",
     "list_models",
     "register_model",
+    "unregister_model",
 ]
 
 
@@ -160,6 +161,12 @@ def register_model(
 def _load_builtins() -> None:
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
+
+
+def unregister_model(name: str) -> None:
+    """Remove a registered model (a user model imported twice in one session, e.g. in tests or
+    a notebook that edits its file); ``UnknownModel`` when it is not registered."""
+    del _REGISTRY[get_model(name).name]
 
 
 def list_models(*, trainable: bool | None = None) -> list[str]:
