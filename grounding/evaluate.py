@@ -19,6 +19,7 @@ must be within its tolerance (``--tolerance``, default 0: the evaluator is deter
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
 import os
 import sys
@@ -234,12 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         check_input_file(args.pred, "prediction file")
         box: dict[str, QuerySet] = {}
 
+        torch_sort = protocol.sort_by_score and protocol.sort == "torch"
+
         def read_gt() -> None:  # while other processes parse the predictions
             box["gt"] = load_gt(args.gt, clip=protocol.clip_gt)
             if not box["gt"].queries:
                 raise ValueError(f"ground truth {box['gt'].source or args.gt}: no usable query")
+            if torch_sort:  # MMN's tie order is torch's own sort: its import overlaps the parse
+                importlib.import_module("torch")
 
-        preds = read_predictions(args.pred, meanwhile=read_gt)
+        preds = read_predictions(args.pred, meanwhile=read_gt, share=0.25 if torch_sort else 0.4)
         gt = box["gt"]
         gt_qids = {q.qid for q in gt.queries}
         if not any(qid in gt_qids for qid in preds.windows):

@@ -351,6 +351,7 @@ def read_predictions(
     *,
     workers: int | None = None,
     meanwhile: Callable[[], object] | None = None,
+    share: float = 0.4,
 ) -> Predictions:
     """Read Moment-DETR prediction jsonl (``qid``, ``pred_relevant_windows``).
 
@@ -364,6 +365,8 @@ def read_predictions(
         meanwhile: work for this process while the other processes parse (e.g. reading the
             ground truth); it runs first, and this process then parses a smaller part. Its
             exception, if any, is raised before any of the file's.
+        share: the fraction of the file this process parses after ``meanwhile`` (the rest is
+            split between the others): smaller for longer ``meanwhile`` work.
     """
     path = Path(path)
     check_input_file(path, "jsonl file")
@@ -371,8 +374,7 @@ def read_predictions(
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
         big = path.stat().st_size >= PARALLEL_MIN_BYTES
         workers = 2 if big and cores >= 2 else 1
-    share = 0.4 if meanwhile is not None and workers > 1 else None
-    ranges = _line_ranges(path, max(1, workers), share)
+    ranges = _line_ranges(path, max(1, workers), share if meanwhile is not None else None)
     if len(ranges) == 1:
         if meanwhile is not None:
             meanwhile()
