@@ -275,10 +275,6 @@ class ActionClipDataset(Dataset):
             words keep their meaning; for ``rgb_input="diff"`` the contrast only, around 128,
             since a brightness change cancels in a difference); 0 disables it.
         rgb_input: ``frames`` or ``diff`` (:func:`snippet_rgb`).
-        window_s: when training, sample the snippets inside a random window of this many
-            seconds of the clip (the whole clip when it is shorter), the span a grounding
-            clip feature sees (:mod:`grounding.extract`: one clip plus its context), instead
-            of over the whole action; ``None``: the whole clip (TSN).
 
     Items: ``{"rgb": (S, 3, H, W) uint8, "flow": (S, 2L, H, W) uint8, "label": int,
     "index": int}``.
@@ -299,7 +295,6 @@ class ActionClipDataset(Dataset):
         jitter: float = 0.2,
         compensate: bool = False,
         rgb_input: str = "frames",
-        window_s: float | None = None,
     ) -> None:
         if not clips:
             raise ValueError("no clips to build an action dataset from")
@@ -320,10 +315,6 @@ class ActionClipDataset(Dataset):
         self.jitter = float(jitter)
         self.compensate = compensate
         self.rgb_input = check_rgb_input(rgb_input)
-        if window_s is not None and not window_s > 0:
-            raise ValueError(f"window_s must be > 0 seconds, got {window_s}")
-        self.window_s = window_s
-        self._fps: dict[int, float] = {}
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -341,11 +332,9 @@ class ActionClipDataset(Dataset):
                 f"has {len(fields)} flow fields, fewer than one stack of {self.flow_length}",
             )
         rng = item_rng(self.seed, self.epoch, index) if self.train else None
-        offset, span = self._window(index, len(fields), rng)
         starts, frames = snippet_frames(
-            span, self.segments, length=self.flow_length, train=self.train, rng=rng
+            len(fields), self.segments, length=self.flow_length, train=self.train, rng=rng
         )
-        starts, frames = starts + offset, frames + offset
         idx = starts[:, None] + np.arange(self.flow_length)[None, :]
         flow = fields[idx].reshape(self.segments, 2 * self.flow_length, *fields.shape[2:])
         if self.compensate:
@@ -365,20 +354,6 @@ class ActionClipDataset(Dataset):
             "label": clip.label,
             "index": index,
         }
-
-    def _window(
-        self, index: int, n_fields: int, rng: np.random.Generator | None
-    ) -> tuple[int, int]:
-        """``(first flow field, fields)`` of the span the snippets are sampled from: a random
-        ``window_s`` window when training with one, else the whole clip."""
-        if not self.train or self.window_s is None or rng is None:
-            return 0, n_fields
-        if index not in self._fps:
-            self._fps[index] = video_info(self.clips[index].path).fps
-        width = max(self.flow_length, round(self.window_s * self._fps[index]))
-        if n_fields <= width:
-            return 0, n_fields
-        return int(rng.integers(0, n_fields - width + 1)), width
 
     def _augment(
         self, rgb: np.ndarray, flow: np.ndarray, rng: np.random.Generator

@@ -259,38 +259,3 @@ def test_crop_box_scales_and_bounds():
         y, x, h, w = crop_box(64, 80, (1.0, 0.875, 0.75, 0.66), rng)
         assert h in (64, 56, 48, 42) and w in (64, 56, 48, 42)
         assert 0 <= y <= 64 - h and 0 <= x <= 80 - w
-
-
-def test_training_window_keeps_the_snippets_inside_one_window(tmp_path, cache):
-    """``window_s``: each training item's snippets fall inside one random window of the clip
-    (frame ``i`` of the video is grey level ``8 i + 10``, so the RGB input names its frame)."""
-    path = tmp_path / "run" / "ramp.mp4"
-    path.parent.mkdir()
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 8, (32, 32))
-    for i in range(30):
-        w.write(np.full((32, 32, 3), 8 * i + 10, np.uint8))
-    w.release()
-    clips = [ActionClip(path, 0, "run", "train")]
-    common = {"flow_cache": cache, "input_size": 32, "crop_scales": (), "jitter": 0.0}
-    windowed = ActionClipDataset(clips, train=True, segments=3, window_s=1.0, **common)
-    firsts = set()
-    for epoch in range(8):
-        windowed.set_epoch(epoch)
-        level = windowed[0]["rgb"].float().mean(dim=(1, 2, 3)).numpy()
-        frame = np.round((level - 10) / 8)
-        # a 1 s window at 8 fps is 8 flow fields: snippet starts within 8 - 5 of each other
-        assert frame.max() - frame.min() <= 3, frame
-        firsts.add(int(frame.min()))
-    assert len(firsts) > 2  # the window moves between epochs
-    whole = ActionClipDataset(clips, train=True, segments=3, **common)
-    spread = []
-    for epoch in range(8):
-        whole.set_epoch(epoch)
-        level = whole[0]["rgb"].float().mean(dim=(1, 2, 3)).numpy()
-        spread.append(np.ptp(np.round((level - 10) / 8)))
-    assert max(spread) > 8  # without a window the snippets span the clip
-    test = ActionClipDataset(clips, train=False, segments=3, window_s=1.0, **common)
-    plain = ActionClipDataset(clips, train=False, segments=3, **common)
-    assert torch.equal(test[0]["rgb"], plain[0]["rgb"])  # testing ignores the window
-    with pytest.raises(ValueError, match="window_s must be > 0"):
-        ActionClipDataset(clips, train=True, window_s=0.0, **common)
