@@ -331,7 +331,8 @@ def features_hint(config: BenchConfig) -> str | None:
         f"no --features given: blind baselines only. To train {', '.join(models)} too, add "
         f"clip features: python -m grounding.bench --dataset {config.dataset}{root} "
         f"--features DIR_OR_HDF5 [--feature-type {'|'.join(sorted(FEATURE_TYPES))}] "
-        "(an HDF5 keyed by video id or a folder of <vid>.npy; see grounding.data.features)"
+        "(an HDF5 keyed by video id, or a folder of <vid>.npy or <vid>.npz; "
+        "see grounding.data.features)"
     )
 
 
