@@ -159,8 +159,10 @@ def _torch_priority(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     length (a batch of equal-length rows sorts exactly as each row alone); any sort agrees on
     the others, whose key is their score."""
     key = np.where(valid, scores.astype(np.float32), np.float32(-np.inf))
-    ordered = np.sort(key, axis=1)
-    ties = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] > -np.inf)).any(axis=1)
+    ties = np.zeros(len(key), dtype=bool)
+    for c in query_chunks(len(key)):
+        ordered = np.sort(key[c], axis=1)
+        ties[c] = ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] > -np.inf)).any(axis=1)
     if not ties.any():
         return key
     import torch  # local: only tied float32 scores need torch's own sort
@@ -168,12 +170,13 @@ def _torch_priority(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(ties)
     lengths = valid[rows].sum(axis=1)
     for length in np.unique(lengths):
-        sub = rows[lengths == length]
-        block = torch.from_numpy(np.ascontiguousarray(key[sub, :length]))
-        order = block.sort(dim=1, descending=True).indices.numpy()
-        rank = np.empty_like(order)
-        np.put_along_axis(rank, order, np.arange(length), axis=1)
-        key[sub, :length] = -rank.astype(np.float32)
+        for c in query_chunks(int((lengths == length).sum())):
+            sub = rows[lengths == length][c]
+            block = torch.from_numpy(np.ascontiguousarray(key[sub, :length]))
+            order = block.sort(dim=1, descending=True).indices.numpy()
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(length), axis=1)
+            key[sub, :length] = -rank.astype(np.float32)
     return key
 
 
