@@ -96,8 +96,10 @@ __all__ = [
     "extract_features",
     "load_recognizer",
     "pixel_clip_inputs",
+    "pixel_inputs_at",
     "read_recognition_config",
     "run_extraction",
+    "video_clip_features",
 ]
 
 
@@ -194,11 +196,23 @@ def pixel_clip_inputs(
     video: Path, config: RecognitionConfig, clip_seconds: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """RGB ``(K, S, 3, H, W)`` and flow ``(K, S, 2L, H, W)`` uint8 inputs of every clip."""
-    length, s = config.flow_length, config.segments
     clip_starts = clip_snippet_starts(
-        video_info(video), clip_seconds=clip_seconds, segments=s, length=length
+        video_info(video),
+        clip_seconds=clip_seconds,
+        segments=config.segments,
+        length=config.flow_length,
     )
-    k, starts = len(clip_starts), clip_starts.reshape(-1)
+    return pixel_inputs_at(video, config, clip_starts)
+
+
+def pixel_inputs_at(
+    video: Path, config: RecognitionConfig, clip_starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB ``(K, S, 3, H, W)`` and flow ``(K, S, 2L, H, W)`` uint8 inputs of the clips whose
+    ``(K, S)`` flow-stack starts are given (:func:`clip_snippet_starts`, or a slice of it)."""
+    length = config.flow_length
+    k, s = clip_starts.shape
+    starts = clip_starts.reshape(-1)
     flow = flow_stacks(
         video,
         starts,
@@ -375,6 +389,17 @@ class ClipPipeline:
     def __call__(self, vid: str) -> np.ndarray:
         return self.compute(self.load(vid))
 
+    def plan(self, video: Path, pose: Path | None) -> np.ndarray:
+        """One row per clip of a video file outside a dataset folder (and its pose file, for
+        the kinds that read one): what :meth:`load_part` needs to load those clips
+        (:func:`video_clip_features`)."""
+        raise NotImplementedError
+
+    def load_part(self, video: Path, pose: Path | None, part: np.ndarray) -> Any:
+        """The inputs of the clips of ``part`` (consecutive rows of :meth:`plan`), the same
+        as :meth:`load` gives for those clips."""
+        raise NotImplementedError
+
     def settings(self) -> dict[str, str]:
         """Settings of this kind written with the features (only when not the defaults)."""
         return {}
@@ -428,6 +453,20 @@ class FramePipeline(TwoStreamPipeline):
 
     def load(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
         return pixel_clip_inputs(self.video(vid), self.config, self.clip_seconds)
+
+    def plan(self, video: Path, pose: Path | None) -> np.ndarray:
+        """``(K, S)`` flow-stack starts of the clips."""
+        return clip_snippet_starts(
+            video_info(video),
+            clip_seconds=self.clip_seconds,
+            segments=self.config.segments,
+            length=self.config.flow_length,
+        )
+
+    def load_part(
+        self, video: Path, pose: Path | None, part: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return pixel_inputs_at(video, self.config, part)
 
     @torch.no_grad()
     def compute(self, inputs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
@@ -497,6 +536,14 @@ class PersonPipeline(TwoStreamPipeline):
         starts = self._starts(video)
         return person_clip_inputs(video, self.skeletons / f"{vid}.npz", self.config, starts)
 
+    def plan(self, video: Path, pose: Path | None) -> np.ndarray:
+        """``(K, S)`` flow-stack starts of the clips (widened by ``person_context``)."""
+        _pose_of_video(video, pose, self.kind)
+        return self._starts(video)
+
+    def load_part(self, video: Path, pose: Path | None, part: np.ndarray) -> PersonClipInputs:
+        return person_clip_inputs(video, Path(pose), self.config, part)  # type: ignore[arg-type]
+
     def compute(self, inputs: PersonClipInputs) -> np.ndarray:
         return person_clip_features(
             self.model, inputs, batch_size=self.batch_size, device=self.device
@@ -536,6 +583,14 @@ class SkeletonPipeline(ClipPipeline):
         fps = skeleton_fps(path, self.video(vid))
         return skeleton_clip_inputs(path, self.config, self.clip_seconds, fps)
 
+    def plan(self, video: Path, pose: Path | None) -> np.ndarray:
+        """``(K, M, 3, T, V, 1)`` windows of every clip (a few MB for an hour of video)."""
+        path = _pose_of_video(video, pose, self.kind)
+        return skeleton_clip_inputs(path, self.config, self.clip_seconds, skeleton_fps(path, video))
+
+    def load_part(self, video: Path, pose: Path | None, part: np.ndarray) -> np.ndarray:
+        return part
+
     @torch.no_grad()
     def compute(self, inputs: np.ndarray) -> np.ndarray:
         k, m = inputs.shape[:2]
@@ -558,6 +613,61 @@ class SkeletonPipeline(ClipPipeline):
 
 def _without_skeleton(videos: dict[str, Path], skeletons: Path) -> dict[str, Path]:
     return {v: skeletons / f"{v}.npz" for v in videos if not (skeletons / f"{v}.npz").is_file()}
+
+
+def _pose_of_video(video: Path, pose: Path | None, kind: FeatureKind) -> Path:
+    """The checked pose file of a video: present, readable, one pose row per video frame."""
+    if pose is None:
+        raise FileNotFoundError(
+            f"{kind} features need the pose file of {video} (joints (T, M, 17, 3) in an .npz); "
+            "none was given or found beside the video"
+        )
+    joints = load_skeleton(pose)  # errors name the file
+    n_frames = video_info(video).n_frames
+    if len(joints) != n_frames:
+        raise ValueError(
+            f"{pose}: {len(joints)} pose frames for the {n_frames} frames of {video} (the pose "
+            "file of another video?)"
+        )
+    return Path(pose)
+
+
+def video_clip_features(
+    pipeline: ClipPipeline,
+    video: str | Path,
+    *,
+    pose: str | Path | None = None,
+    chunk_clips: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """``(K, D)`` float32 clip features of one video file outside a dataset folder (its pose
+    file ``pose`` for the person and skeleton kinds): the numbers ``pipeline(vid)`` gives for
+    the same video in a dataset folder, for a video of any length.
+
+    The clips are loaded and computed ``chunk_clips`` at a time (the next chunk decoded while
+    the network runs on this one), so memory holds two chunks' inputs and the ``(K, D)``
+    features, whatever the video's length; each chunk's decode walks the stream from its start
+    (as :func:`grounding.data.video.read_frames` does: exact frames, no seeks), so decode time
+    grows as ``L^2 / chunk`` in the video's length ``L``, a small share of the flow and network
+    time for videos of up to an hour."""
+    if chunk_clips < 1:
+        raise ValueError(f"chunk_clips must be >= 1, got {chunk_clips}")
+    video = Path(video)
+    pose_path = None if pose is None else Path(pose)
+    plan = pipeline.plan(video, pose_path)
+    parts = [plan[i : i + chunk_clips] for i in range(0, len(plan), chunk_clips)]
+    out: list[np.ndarray] = []
+    bar = tqdm(total=len(plan), desc="encode", unit="clip", disable=not progress)
+    with bar, ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(pipeline.load_part, video, pose_path, parts[0])
+        for i, part in enumerate(parts):
+            inputs = future.result()
+            if i + 1 < len(parts):
+                future = pool.submit(pipeline.load_part, video, pose_path, parts[i + 1])
+            out.append(pipeline.compute(inputs).astype(np.float32))
+            del inputs
+            bar.update(len(part))
+    return np.concatenate(out)
 
 
 #: the pipeline of each feature kind

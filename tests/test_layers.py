@@ -64,6 +64,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "grounding.evaluate",
             "grounding.compare",
             "grounding.plots",
+            "grounding.predict",
         ),
     ),
     ("research", ("grounding.research",)),

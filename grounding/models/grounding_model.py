@@ -32,8 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from grounding.data.features import resample_features
+from grounding.eval.nms import nms
 from grounding.models.cross_attention import CrossAttentionBlock, WordProjection
-from grounding.models.localization import MomentMapHead, predict_moments
+from grounding.models.localization import MomentMapHead, predict_moments, rank_moments
 from grounding.models.registry import create_encoder
 from grounding.models.temporal import ResidualTemporal, build_temporal
 
@@ -285,3 +287,104 @@ def build_grounding_network(
         dropout=config.dropout,
     )
     return build_grounding_model(config=config, temporal=encoder)
+
+
+# --------------------------------------------------------------------------------------------
+# long videos: overlapping windows at the trained clip count
+
+
+def window_starts(n: int, *, window: int, stride: int) -> np.ndarray:
+    """First rows of windows of ``window`` rows every ``stride`` rows over ``n`` rows, the last
+    window ending at row ``n`` (so every row is in a window): ``[0]`` when ``n <= window``."""
+    if window < 1 or stride < 1:
+        raise ValueError(f"window and stride must be >= 1, got {window} and {stride}")
+    if n < 1:
+        raise ValueError(f"need at least one feature row, got {n}")
+    if n <= window:
+        return np.zeros(1, np.int64)
+    starts = list(range(0, n - window + 1, stride))
+    if starts[-1] + window < n:
+        starts.append(n - window)
+    return np.asarray(starts, np.int64)
+
+
+def video_windows(
+    features: np.ndarray,
+    duration: float,
+    *,
+    num_clips: int,
+    window: int | None = None,
+    stride: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The inputs of :meth:`GroundingModel.predict_windows` for one video.
+
+    ``features`` ``(T, D)`` rows cover ``[0, duration]`` uniformly (the bench's reading).
+    ``window`` rows (``None``: all ``T``, the fixed 2D-TAN / MMN resampling of the whole video)
+    every ``stride`` rows (default ``window // 2``: every moment up to half a window long lies
+    whole in some window), each window resampled to ``num_clips``
+    (:func:`grounding.data.features.resample_features`).
+
+    Returns:
+        clips ``(W, num_clips, D)`` float32 and spans ``(W, 2)`` float64 ``[start_s, end_s]``
+        of the ``W`` windows.
+    """
+    features = np.asarray(features)
+    if features.ndim != 2 or len(features) < 1:
+        raise ValueError(f"features must be (T >= 1, D), got shape {features.shape}")
+    if not (np.isfinite(duration) and duration > 0):
+        raise ValueError(f"duration must be a positive number of seconds, got {duration}")
+    t = len(features)
+    window = t if window is None else min(int(window), t)
+    stride = max(1, window // 2) if stride is None else int(stride)
+    starts = window_starts(t, window=window, stride=stride)
+    clips = np.stack([resample_features(features[a : a + window], num_clips) for a in starts])
+    row = duration / t
+    spans = np.stack([starts * row, np.minimum((starts + window) * row, duration)], axis=1)
+    return clips.astype(np.float32), spans.astype(np.float64)
+
+
+@torch.no_grad()
+def predict_windows(
+    model: GroundingModel,
+    clips: torch.Tensor,
+    spans: np.ndarray,
+    sentence: torch.Tensor,
+    *,
+    nms_thresh: float | None = 0.5,
+    top_k: int | None = None,
+    words: torch.Tensor | None = None,
+    word_mask: torch.Tensor | None = None,
+) -> np.ndarray:
+    """Ranked moments of one query over the windows of one video (:func:`video_windows`):
+    every window's moments (:func:`~grounding.models.localization.rank_moments`) moved to
+    video time, merged, ranked by score, NMS-ed (``nms_thresh``) and cut to ``top_k``:
+    ``(K, 3) [start_s, end_s, score]``. One window gives exactly :meth:`GroundingModel.predict`.
+
+    Args:
+        clips: ``(W, N, D_in)``. spans: ``(W, 2)`` seconds. sentence: ``(D_s,)`` or
+            ``(1, D_s)``; ``words`` ``(1, L, D_w)`` / ``word_mask`` ``(1, L)`` as in
+            :meth:`GroundingModel.forward`.
+    """
+    w = clips.shape[0]
+    if len(spans) != w:
+        raise ValueError(f"{len(spans)} window spans for {w} windows")
+    sentence = sentence.reshape(1, -1).expand(w, -1)
+    if words is not None and word_mask is not None:
+        words, word_mask = words.expand(w, -1, -1), word_mask.expand(w, -1)
+    was_training = model.training
+    model.eval()
+    try:
+        logits = model(clips, sentence, words, word_mask).cpu()
+    finally:
+        model.train(was_training)
+    ranked = []
+    for k in range(w):
+        r = rank_moments(logits[k], float(spans[k, 1] - spans[k, 0]))
+        r[:, :2] += spans[k, 0]
+        ranked.append(r)
+    merged = np.concatenate(ranked)
+    if w > 1:
+        merged = merged[np.argsort(-merged[:, 2], kind="stable")]
+    if nms_thresh is not None:
+        merged = merged[nms(merged[:, :2], merged[:, 2], thresh=nms_thresh, max_keep=top_k)]
+    return merged if top_k is None else merged[:top_k]
