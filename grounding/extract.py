@@ -637,7 +637,7 @@ def video_clip_features(
     video: str | Path,
     *,
     pose: str | Path | None = None,
-    chunk_clips: int = 64,
+    chunk_clips: int = 16,
     progress: bool = False,
 ) -> np.ndarray:
     """``(K, D)`` float32 clip features of one video file outside a dataset folder (its pose

@@ -53,8 +53,9 @@ import numpy as np
 import torch
 from tabulate import tabulate
 
+from grounding.data.annotations import QuerySet
 from grounding.data.datasets import load_split
-from grounding.data.features import open_features
+from grounding.data.features import FeatureStore, open_features
 from grounding.data.video import VideoError, read_frames, video_info
 from grounding.extract import (
     ClipPipeline,
@@ -78,6 +79,7 @@ __all__ = [
     "RunModels",
     "find_run_models",
     "main",
+    "predict_split",
 ]
 
 
@@ -311,6 +313,41 @@ class FeaturePredictor:
         return [Moment(float(s), float(e), float(c)) for s, e, c in ranked]
 
 
+def predict_split(
+    predictor: FeaturePredictor,
+    queries: QuerySet,
+    features: FeatureStore,
+    *,
+    top_k: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The evaluator path with windows: ``{qid: (K, 3) [start_s, end_s, score]}`` for every
+    query whose video has features, each video cut into the predictor's windows once
+    (``predictor.window`` / ``stride``; ``window=None`` is the bench's fixed resampling and
+    gives its predictions), ``top_k`` moments (default the model's). Score them with
+    :func:`grounding.eval.evaluate`, e.g. ActivityNet's long videos at a fixed clip scale."""
+    top_k = top_k or predictor.config.top_k
+    out: dict[str, np.ndarray] = {}
+    by_vid: dict[str, list] = {}
+    for q in queries.queries:
+        by_vid.setdefault(q.vid, []).append(q)
+    for vid, qs in by_vid.items():
+        if vid not in features:
+            continue  # a miss for the evaluator, counted there
+        video = predictor.encode_features(features[vid], duration=qs[0].duration, name=vid)
+        for q in qs:
+            sentence, words = predictor._sentence(q.sentence)
+            out[q.qid] = predict_windows(
+                predictor.model,
+                video.clips,
+                video.spans,
+                sentence,
+                nms_thresh=predictor.config.nms_thresh,
+                top_k=top_k,
+                **words,
+            )
+    return out
+
+
 @dataclass(frozen=True)
 class RunModels:
     """What a bench run folder holds for one model and seed.
@@ -419,7 +456,7 @@ class MomentPredictor(FeaturePredictor):
         window: int | None = None,
         stride: int | None = None,
         device: torch.device | str = "cpu",
-        chunk_clips: int = 64,
+        chunk_clips: int = 16,
     ) -> None:
         super().__init__(model=model, config=config, window=window, stride=stride, device=device)
         if pipeline.config.model != config.model:
@@ -451,7 +488,7 @@ class MomentPredictor(FeaturePredictor):
         window: int | None = None,
         stride: int | None = None,
         device: str = "cpu",
-        chunk_clips: int = 64,
+        chunk_clips: int = 16,
     ) -> MomentPredictor:
         """From a recognizer + grounding checkpoint pair and the extraction settings the
         grounding network's features were made with (``grounding.extract``'s flags)."""
@@ -492,7 +529,7 @@ class MomentPredictor(FeaturePredictor):
         window: int | None = None,
         stride: int | None = None,
         device: str = "cpu",
-        chunk_clips: int = 64,
+        chunk_clips: int = 16,
     ) -> MomentPredictor:
         """``model`` at ``seed`` of a bench run folder, with the extraction settings recorded
         in its feature file; ``window`` defaults to the longest video of that file."""
@@ -674,9 +711,9 @@ def plot_predictions(
             y = n - 1 - k
             ax.barh(y, m.end - m.start, left=m.start, height=0.7,
                     color=cmap(0.35 + 0.65 * m.score), edgecolor="black", lw=0.5)  # fmt: skip
-            label = f"#{k + 1} {m.score:.2f}" + (f" IoU {_iou(m, gt):.2f}" if gt else "")
+            label = f"{m.score:.2f}" + (f", IoU {_iou(m, gt):.2f}" if gt else "")
             ax.text(m.end + duration * 0.005, y, label, va="center", fontsize=7)
-        ax.set_yticks([])
+        ax.set_yticks(range(n + 1), [f"#{n - k}" for k in range(n)] + ["GT"], fontsize=7)
         gt_note = "" if gt else " (no annotation)"
         ax.set_title(textwrap.shorten(f'"{query}"', 120) + gt_note, fontsize=9, loc="left")
         ax.set_xlabel("seconds", fontsize=8)
@@ -688,12 +725,13 @@ def plot_predictions(
     fig.legend(
         handles,
         ["ground truth", "predicted moment (darker: higher score)"],
-        loc="lower center",
+        loc="upper right",
         ncol=2,
         fontsize=8,
         frameon=False,
     )
-    fig.subplots_adjust(left=0.03, right=0.9, top=0.93, bottom=0.1)
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.05, right=0.88, top=1 - 0.45 / height, bottom=0.5 / height)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -391,3 +391,38 @@ def test_top1_equals_the_bench_predictions(tmp_path):
                 assert top.score == pytest.approx(want[2], abs=2e-3), q.qid
                 checked += 1
         assert checked == len(test)
+
+
+def test_predict_split_without_windows_is_the_bench_evaluation(tiny):
+    """predict_split(window=None) gives GroundingModel.predict's moments on the resampled
+    features (what grounding.train writes); with windows, moments stay in each video."""
+    import h5py
+
+    from grounding.data.annotations import Query, QuerySet
+    from grounding.data.features import open_features, resample_features
+    from grounding.predict import predict_split
+
+    path = next((tiny["runs"] / "features").glob("gtn-*.h5"))
+    store = open_features(path, feature_type="i3d")
+    queries = QuerySet(
+        "charades",
+        "test",
+        [
+            Query("q0", "v0", "someone runs", ((0.5, 2.0),), 3.3),
+            Query("q1", "v1", "a player shoots", ((1.0, 3.0),), 4.3),
+            Query("q2", "nope", "a player shoots", ((1.0, 3.0),), 4.3),
+        ],
+    )
+    p = FeaturePredictor.from_run(tiny["runs"], model="gtn", seed=0, window=None)
+    p.window = None
+    got = predict_split(p, queries, store)
+    assert set(got) == {"q0", "q1"}
+    with h5py.File(path, "r") as f:
+        feats = f["v1"][:]
+    sentence = p.text.encode(["a player shoots"])
+    clips = torch.from_numpy(resample_features(feats, p.config.num_clips))[None]
+    want = p.model.predict(clips, sentence, [4.3], nms_thresh=0.5, top_k=p.config.top_k)[0]
+    np.testing.assert_allclose(got["q1"], want, atol=1e-6)
+    p.window, p.stride = 2, 1
+    windowed = predict_split(p, queries, store, top_k=3)
+    assert all(len(v) == 3 and (v[:, 1] <= 4.3 + 1e-9).all() for v in windowed.values())
