@@ -212,9 +212,16 @@ def _many_predictions(tmp_path: Path, n: int = 60, extra: str = "") -> Path:
     return write(tmp_path, "\n".join(lines) + "\n" + extra, "pred.jsonl")
 
 
+def _shared_blocks() -> set[str]:
+    shm = Path("/dev/shm")
+    return set(p.name for p in shm.iterdir()) if shm.is_dir() else set()
+
+
 def test_two_process_read_equals_one(tmp_path):
     path = _many_predictions(tmp_path)
+    before = _shared_blocks()
     one, two = read_predictions(path, workers=1), read_predictions(path, workers=2)
+    assert _shared_blocks() == before  # the worker's shared windows were freed
     assert list(one.windows) == list(two.windows) == [str(i) for i in range(60)]
     for q in one.windows:
         np.testing.assert_array_equal(one.windows[q], two.windows[q])
@@ -230,10 +237,12 @@ def test_two_process_read_equals_one(tmp_path):
 )
 def test_two_process_read_names_the_right_line(tmp_path, extra, fragment):
     path = _many_predictions(tmp_path, extra=extra + "\n")
+    before = _shared_blocks()
     for workers in (1, 2):
         with pytest.raises(AnnotationError, match=re.escape(fragment)) as e:
             read_predictions(path, workers=workers)
         assert str(e.value).startswith(f"{path}:61: ")
+    assert _shared_blocks() == before
 
 
 @pytest.mark.parametrize(
