@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("Evaluation", "grounding.evaluate", (), "score a prediction file against a GT"),
     ("Evaluation", "grounding.compare", (), "paired comparison of prediction files"),
     ("Evaluation", "grounding.tables", (), "tables and figures of a results file"),
+    ("Prediction", "grounding.predict", (), "ground sentences in your own video"),
     ("Training", "grounding.train", (), "the training commands"),
     ("Training", "grounding.train", ("recognition",), "action recognizer on trimmed clips"),
     ("Training", "grounding.train", ("grounding",), "grounding model on clip features"),
@@ -60,8 +61,8 @@ python -m grounding.train grounding --data DATA --features runs/feats.h5 --out r
 python -m grounding.evaluate --gt DATA/charades_sta_test.txt --pred runs/gr/predictions.jsonl
 ```
 
-`grounding.extract --persons` (two-stream checkpoints; the bench's `ours` features) is
-person-centric: for every clip and every person of the video's pose file
+`grounding.extract` makes each model's features the way its registry entry says (`--kind`
+overrides it): for `ours` they are person-centric: for every clip and every person of the video's pose file
 (`DATA/skeletons/<vid>.npz`, COCO-17 `(T, M, 17, 3)`), the frames are cropped around the person
 at the close-ups' framing; the clip's feature holds the people's fused features pooled by mean
 and max, and each person's class posterior bound to an appearance descriptor (jersey colour,

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Check person-centric features against the synthetic scripts.",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")
-    p.add_argument("--features", required=True, type=Path, help="extract --persons HDF5 file")
+    p.add_argument("--features", required=True, type=Path, help="person-centric features (HDF5) of grounding.extract")
     p.add_argument(
         "--confusion", action="store_true", help="also print the colour-bound confusion matrix"
     )
