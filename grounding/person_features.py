@@ -1,4 +1,4 @@
-"""Person-centric clip features of the two-stream recognizer (``grounding.extract --persons``).
+"""Person-centric clip features of the two-stream recognizer (``grounding.extract``, person kind).
 
 Per clip (the clips and TSN snippets of :func:`grounding.extract.pixel_clip_inputs`) and per
 person present in it (from the video's pose file, :mod:`grounding.data.persons`):

@@ -3,7 +3,7 @@
 A recognizer trained on trimmed close-ups of one actor (HMDB51-style clips, and the synthetic
 action clips, where the camera frames one player) sees a wide grounding video with several
 people as something else: each person is a few times smaller and the scores mix everybody. The
-person-centric path of :mod:`grounding.extract` (``--persons``) instead crops a box around each
+person-centric path of :mod:`grounding.extract` (person kind) instead crops a box around each
 person from the person's 2D pose (the dataset's skeleton file; on real videos, a pose
 detector's output in the same ``(T, M, 17, 3)`` COCO layout), so the recognizer sees every
 person at the framing it was trained on, and describes each person by what a sentence can name

@@ -10,7 +10,7 @@ recognizer's own test setting to the inputs its grounding features are made of
 2. ``close-up, feature snippets``: the same with the training ``segments`` snippets, the
    number ``grounding.extract`` takes per clip;
 3. ``wide crop, test snippets``: the *same frames* cut out of the wide-shot video around the
-   clip's player, as ``grounding.extract --persons`` crops them, ``test_segments`` snippets;
+   clip's player, as ``grounding.extract`` (person kind) crops them, ``test_segments`` snippets;
 4. ``wide crop, feature snippets``: the same with ``segments`` snippets;
 5. ``wide crop, 1 s windows``: every whole second of the clip on its own, ``segments``
    snippets (a grounding feature's window; the clip's action throughout).

@@ -1,7 +1,7 @@
 """How much who-does-what person-centric features hold, checked against the synthetic scripts.
 
 ``python -m grounding.research.decode --data DIR --features FEATS.h5`` reads features
-written by ``python -m grounding.extract --persons`` (:mod:`grounding.person_features`) for a
+written by ``python -m grounding.extract`` (person kind) (:mod:`grounding.person_features`) for a
 generated dataset and, for every (second, jersey colour) with exactly one scripted action of
 that player in that second (the oracle's colour blocks at one row per second,
 :func:`grounding.research.oracle.oracle_features`), reads the features the way a
@@ -92,7 +92,7 @@ def decode_person_features(data: Path, features: Path) -> DecodeReport:
         raise ValueError(f"{features}: not a readable HDF5 file ({exc})") from exc
     with f:
         if "persons" not in f.attrs:
-            raise ValueError(f"{features}: not written by grounding.extract --persons")
+            raise ValueError(f"{features}: not person-centric features of grounding.extract")
         if float(f.attrs.get("clip_seconds", "1.0")) != 1.0:
             raise ValueError(f"{features}: needs one row per second (--clip-seconds 1)")
         classes = tuple(json.loads(f.attrs["recognition_config"])["classes"])
@@ -134,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Check person-centric features against the synthetic scripts.",
     )
     p.add_argument("--data", required=True, type=Path, help="generated dataset folder")
-    p.add_argument("--features", required=True, type=Path, help="person-centric features (HDF5) of grounding.extract")
+    p.add_argument(
+        "--features", required=True, type=Path, help="person-centric HDF5 of grounding.extract"
+    )
     p.add_argument(
         "--confusion", action="store_true", help="also print the colour-bound confusion matrix"
     )

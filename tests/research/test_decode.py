@@ -88,5 +88,5 @@ def test_other_files_are_refused(data, tmp_path, capsys):
     assert "not a readable HDF5 file" in capsys.readouterr().err
     with h5py.File(tmp_path / "frame.h5", "w") as f:
         f.attrs["clip_seconds"] = "1.0"
-    with pytest.raises(ValueError, match="--persons"):
+    with pytest.raises(ValueError, match="not person-centric"):
         decode_person_features(data, tmp_path / "frame.h5")
