@@ -40,7 +40,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from pathlib import Path
 from typing import Any
 
@@ -416,6 +416,9 @@ def read_predictions(
             meanwhile()
         parts = [_read_part(path, *ranges[0])]
     else:
+        # the workers' shared blocks are tracked by this process's resource tracker: one a
+        # worker started itself would unlink them when the pool is closed
+        resource_tracker.ensure_running()
         pool = multiprocessing.get_context("fork").Pool(len(ranges) - 1)
         pending: list = []
         try:

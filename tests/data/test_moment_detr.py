@@ -261,3 +261,22 @@ def test_non_numbers_never_slip_through_the_fast_path(tmp_path, line):
     with pytest.raises(AnnotationError, match="qid 5: window") as e:
         read_predictions(path)
     assert str(e.value).startswith(f"{path}:2: ")
+
+
+def test_two_process_read_leaves_no_shared_memory_behind(tmp_path):
+    """In a fresh interpreter (where no resource tracker runs yet), a two-process read frees
+    the worker's shared block itself: nothing leaks, nothing is reported at exit."""
+    import subprocess
+    import sys
+
+    path = _many_predictions(tmp_path, n=400)
+    code = (
+        "from grounding.data.moment_detr import read_predictions\n"
+        f"p = read_predictions({str(path)!r}, workers=2, meanwhile=lambda: None)\n"
+        "assert len(p.windows) == 400\n"
+    )
+    before = _shared_blocks()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "leaked" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert _shared_blocks() == before
