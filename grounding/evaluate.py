@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             if torch_sort:  # MMN's tie order is torch's own sort: its import overlaps the parse
                 importlib.import_module("torch")
 
-        preds = read_predictions(args.pred, meanwhile=read_gt, share=0.25 if torch_sort else 0.4)
+        preds = read_predictions(args.pred, meanwhile=read_gt, share=0.32 if torch_sort else 0.45)
         gt = box["gt"]
         gt_qids = {q.qid for q in gt.queries}
         if not any(qid in gt_qids for qid in preds.windows):
