@@ -218,6 +218,20 @@ def test_feature_predictor_on_a_npy_file(tiny, tmp_path):
         p.encode_features(np.zeros((4, dim + 1)), duration=4.0)
 
 
+def test_many_queries_at_once_answer_as_one_at_a_time(tiny, tmp_path):
+    p = FeaturePredictor.from_run(tiny["runs"], model="gtn", seed=0, window=4)
+    np.save(tmp_path / "f.npy", np.random.default_rng(1).standard_normal((9, p.config.in_dim)))
+    p.encode_feature_file(tmp_path / "f.npy", duration=90.0)
+    queries = ["someone jumps", "the player in red shoots from the left", "a pass"]
+    batched = p.predict_many(queries, top_k=3)
+    for q, many in zip(queries, batched, strict=True):
+        one = p.predict(q, top_k=3)
+        assert [(m.start, m.end) for m in many] == [(m.start, m.end) for m in one]
+        assert [m.score for m in many] == pytest.approx([m.score for m in one], abs=1e-5)
+    with pytest.raises(ValueError, match="query"):
+        p.predict_many(["fine", "  "])
+
+
 def test_cli_tables_json_and_plot(tiny, tmp_path, capsys):
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
     argv = [
@@ -228,7 +242,7 @@ def test_cli_tables_json_and_plot(tiny, tmp_path, capsys):
     ]  # fmt: skip
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "encoded in" in text and "per video-minute" in text and " ms)" in text
+    assert "encoded in" in text and "per video-minute" in text and " ms per query" in text
     assert text.count("rank") == 2
     doc = json.loads(out_json.read_text())
     assert [q["query"] for q in doc["queries"]] == ["a player shoots", "someone dribbles"]
