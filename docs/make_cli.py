@@ -62,12 +62,12 @@ python -m grounding.evaluate --gt DATA/charades_sta_test.txt --pred runs/gr/pred
 ```
 
 `grounding.extract` makes each model's features the way its registry entry says (`--kind`
-overrides it): for `ours` they are person-centric: for every clip and every person of the video's pose file
-(`DATA/skeletons/<vid>.npz`, COCO-17 `(T, M, 17, 3)`), the frames are cropped around the person
-at the close-ups' framing; the clip's feature holds the people's fused features pooled by mean
-and max, and each person's class posterior bound to an appearance descriptor (jersey colour,
-tallest / shortest, court half). `--rgb-input diff` feeds the RGB stream TSN's RGB difference
-instead of frames (the default profile does).
+overrides it): for `ours` they are person-centric: for every clip and every person of the
+video's pose file (`DATA/skeletons/<vid>.npz`, COCO-17 `(T, M, 17, 3)`), the frames are cropped
+around the person at the close-ups' framing; the clip's feature holds the people's fused
+features pooled by mean and max, and each person's class posterior bound to an appearance
+descriptor (jersey colour, tallest / shortest, court half). `--rgb-input diff` feeds the RGB
+stream TSN's RGB difference instead of frames (the default profile does).
 
 Starting both streams from a BN-Inception state dict you have (TSN's Caffe-converted
 `bn_inception` weights or this package's keys; `.pth` or `.safetensors`; its SHA-256 is stored
