@@ -54,8 +54,9 @@ import torch
 from tabulate import tabulate
 
 from grounding.data.annotations import QuerySet
-from grounding.data.datasets import load_split
+from grounding.data.datasets import guess_gt, load_split
 from grounding.data.features import FeatureStore, open_features
+from grounding.data.moment_detr import write_predictions
 from grounding.data.video import VideoError, read_frames, video_info
 from grounding.extract import (
     ClipPipeline,
@@ -789,6 +790,16 @@ def build_parser() -> argparse.ArgumentParser:
     inp.add_argument("--features", type=Path, help="(T, D) .npy, or a folder / HDF5 with --vid")
     inp.add_argument("--vid", help="video id in --features")
     inp.add_argument("--duration", type=float, help="seconds the --features cover")
+    inp.add_argument(
+        "--gt",
+        type=Path,
+        help="a ground-truth split (file or bundled name): answer its every query from "
+        "--features in windows and write them to --out (for grounding.evaluate)",
+    )
+    inp.add_argument("--out", type=Path, help="with --gt: the Moment-DETR jsonl to write")
+    inp.add_argument(
+        "--feature-type", default="i3d", help="with --gt: layout of --features (i3d, vgg, c3d)"
+    )
     p.add_argument("--query", action="append", default=[], help="a sentence (repeatable)")
     p.add_argument("--top-k", type=int, default=5, help="moments per query (default 5)")
     p.add_argument("--window", type=int, help="feature rows per window (default: training's)")
@@ -821,8 +832,37 @@ def _predictor(args: argparse.Namespace) -> FeaturePredictor:
     )
 
 
+def run_split(args: argparse.Namespace) -> dict:
+    """``--gt``: every query of a split answered from ``--features`` with the predictor's
+    windows, written as Moment-DETR jsonl; returns a summary."""
+    if args.features is None or args.out is None or args.video is not None or args.query:
+        raise ValueError("--gt takes --features and --out (no --video, no --query)")
+    if args.out.exists():
+        raise FileExistsError(f"--out {args.out} exists: give a new file name")
+    gt = guess_gt(args.gt)
+    store = open_features(args.features, feature_type=args.feature_type)
+    import_models(args.imports)
+    predictor = _predictor(args)
+    t0 = time.perf_counter()
+    preds = predict_split(predictor, gt, store, top_k=args.top_k)
+    seconds = time.perf_counter() - t0
+    write_predictions(args.out, preds)
+    missing = len(gt) - len(preds)
+    window = "the whole video" if predictor.window is None else f"{predictor.window} rows"
+    print(
+        f"{len(preds)} of {len(gt)} queries of {gt.source or args.gt} answered in {seconds:.1f} s"
+        f" (windows of {window}); {missing} without features (misses for the evaluator)"
+    )
+    print(
+        f"wrote {args.out}; score it: python -m grounding.evaluate --gt {args.gt} --pred {args.out}"
+    )
+    return {"answered": len(preds), "queries": len(gt), "without_features": missing}
+
+
 def run(args: argparse.Namespace) -> dict:
     """Encode the input, answer every query, print the tables; returns the JSON record."""
+    if args.gt is not None:
+        return run_split(args)
     if (args.video is None) == (args.features is None):
         raise ValueError("give exactly one of --video and --features")
     if not args.query:

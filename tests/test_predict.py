@@ -440,3 +440,36 @@ def test_predict_split_without_windows_is_the_bench_evaluation(tiny):
     p.window, p.stride = 2, 1
     windowed = predict_split(p, queries, store, top_k=3)
     assert all(len(v) == 3 and (v[:, 1] <= 4.3 + 1e-9).all() for v in windowed.values())
+
+
+def test_cli_answers_a_whole_split_in_windows_for_the_evaluator(tiny, tmp_path, capsys):
+    """--gt: every query of a split from the run's features, in windows, as prediction jsonl
+    that grounding.evaluate scores; a video without features is counted."""
+    from grounding.data.annotations import Query, QuerySet
+    from grounding.data.moment_detr import read_predictions, write_moment_detr_gt
+    from grounding.evaluate import main as evaluate_main
+
+    feats = next((tiny["runs"] / "features").glob("gtn-*.h5"))
+    gt = write_moment_detr_gt(
+        tmp_path / "gt.jsonl",
+        QuerySet(
+            "charades",
+            "test",
+            [
+                Query("q0", "v0", "someone runs", ((0.5, 2.0),), 3.3),
+                Query("q1", "v1", "a player shoots", ((1.0, 3.0),), 4.3),
+                Query("q2", "nope", "a player shoots", ((1.0, 3.0),), 4.3),
+            ],
+        ),
+    )
+    out = tmp_path / "pred.jsonl"
+    argv = ["--run", str(tiny["runs"]), "--model", "gtn", "--features", str(feats)]
+    argv += ["--gt", str(gt), "--out", str(out), "--window", "2", "--stride", "1", "--top-k", "3"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "2 of 3 queries" in text and "1 without features" in text
+    preds = read_predictions(out)
+    assert set(preds.windows) == {"q0", "q1"} and all(len(v) == 3 for v in preds.windows.values())
+    assert evaluate_main(["--gt", str(gt), "--pred", str(out)]) == 0
+    assert main(argv) == 2  # never overwrites the file it wrote before
+    assert "exists" in capsys.readouterr().err
