@@ -188,14 +188,3 @@ class RaggedWindows(Mapping[str, np.ndarray]):
 
     def __contains__(self, qid: object) -> bool:
         return qid in self.index
-
-    @classmethod
-    def concat(cls, parts: list[RaggedWindows]) -> RaggedWindows:
-        """One mapping of several (their qids must be distinct)."""
-        if len(parts) == 1:
-            return parts[0]
-        return cls(
-            np.concatenate([p.flat for p in parts]) if parts else np.zeros((0, 3)),
-            np.concatenate([p.counts for p in parts]) if parts else np.zeros(0, np.int64),
-            [q for p in parts for q in p.qids],
-        )

@@ -346,8 +346,9 @@ def _line_ranges(
         for start, end in itertools.pairwise(cuts):
             if end > start:
                 ranges.append((start, end, line))
-            f.seek(start)
-            line += f.read(end - start).count(b"\n")
+            if end < size:  # the next range's first line number (the last one needs none)
+                f.seek(start)
+                line += f.read(end - start).count(b"\n")
     return ranges or [(0, 0, 1)]
 
 

@@ -170,8 +170,9 @@ def _torch_priority(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(ties)
     lengths = valid[rows].sum(axis=1)
     for length in np.unique(lengths):
-        for c in query_chunks(int((lengths == length).sum())):
-            sub = rows[lengths == length][c]
+        same = rows[lengths == length]
+        for c in query_chunks(len(same)):
+            sub = same[c]
             block = torch.from_numpy(np.ascontiguousarray(key[sub, :length]))
             order = block.sort(dim=1, descending=True).indices.numpy()
             rank = np.empty_like(order)
@@ -180,12 +181,12 @@ def _torch_priority(scores: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return key
 
 
-def _percent(fraction: float, count: int, n: int, protocol: Protocol) -> float:
-    """A fraction as the percentage the protocol's own code prints."""
+def _percent(count: int, n: int, protocol: Protocol) -> float:
+    """``count`` hits of ``n`` queries as the percentage the protocol's own code prints."""
     if protocol.percent == "float32":  # MMN: float32 count / n, * 100 in float32, '{:.02f}'
         value = np.float32(count) / np.float32(n) * np.float32(100)
         return float(f"{float(value):.2f}")
-    return round(100.0 * fraction, 2)
+    return round(100.0 * count / n, 2)
 
 
 def _bucket_table(
@@ -215,7 +216,7 @@ def _bucket_table(
             for m in BUCKET_IOUS:
                 hit = top1[mask] > dtype(m) if protocol.strict else top1[mask] >= dtype(m)
                 row[metric_name(1, m)] = (
-                    _percent(float(hit.mean()), int(hit.sum()), n, protocol) if n else float("nan")
+                    _percent(int(hit.sum()), n, protocol) if n else float("nan")
                 )
             out[group][name] = row
     return out
@@ -325,7 +326,7 @@ def evaluate_arrays(
             hit = hit_all.any(axis=1)
             key = metric_name(n, m)
             per_query[key] = hit.astype(np.float64)
-            metrics[key] = _percent(float(hit.mean()), int(hit.sum()), q, protocol) if q else 0.0
+            metrics[key] = _percent(int(hit.sum()), q, protocol) if q else 0.0
             dr = np.where(hit_all, discount[:, : min(n, n_keep)], 0.0).max(axis=1, initial=0.0)
             per_query["d" + key] = dr
             discounted["d" + key] = round(100.0 * float(dr.mean()), 2) if q else 0.0
