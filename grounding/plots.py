@@ -22,7 +22,8 @@ from grounding.io import atomic_path
 PLOT_NAME = re.compile(r"(best|worst|random)-\d{2}-[A-Za-z0-9_.#-]+\.png|buckets\.png")
 
 
-def _plt():
+def pyplot():  # -> the matplotlib.pyplot module
+    """``matplotlib.pyplot`` on the file-only Agg backend, imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +67,7 @@ def plot_query(
 ) -> Path:
     """One query's timeline PNG. ``windows`` ``(k, 2)``, ``scores`` and ``ious`` ``(k,)`` in rank
     order (NaN rows are absent)."""
-    plt = _plt()
+    plt = pyplot()
     have = ~np.isnan(windows).any(axis=1)
     windows, scores, ious = windows[have], scores[have], ious[have]
     rows = len(windows) + 1
@@ -123,7 +124,7 @@ def plot_query(
 
 def plot_buckets(result: EvalResult, path: Path, title: str) -> Path:
     """R1@0.5 / R1@0.7 per GT-length bucket and per GT-centre third, with query counts."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, (group, label) in zip(
         axes,

@@ -24,6 +24,7 @@ from tabulate import tabulate
 
 from grounding.eval.statistics import format_mean_std, ttest_against
 from grounding.io import atomic_path, atomic_write
+from grounding.plots import pyplot
 from grounding.results_schema import (
     GROUNDING_METRICS,
     OURS,
@@ -138,21 +139,12 @@ def render(table: Table, fmt: str) -> str:
     return f"**{title}**\n\n{body}"
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def figure10(doc: dict, out: Path) -> Path | None:
     """Grouped bars: accuracy of each spatial variant per sample set, plus the mean."""
     table = figure10_table(doc)
     if table is None:
         return None
-    plt = _plt()
+    plt = pyplot()
     section = doc["ablations"]["spatial"]
     seeds = sorted({s for e in section.values() for s in e["per_seed"]}, key=int)
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -186,7 +178,7 @@ def figure12(doc: dict, out: Path) -> Path | None:
     points = [(m, fps[m]["fps"], seed_values(rec[m], "accuracy")) for m in rec if m in fps]
     if not points and not tvs:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, (ax_a, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
     for m, f, acc in points:
         mean = sum(acc) / len(acc) if acc else float("nan")
