@@ -45,7 +45,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import h5py
@@ -615,14 +615,7 @@ class MomentPredictor(FeaturePredictor):
         except Exception as exc:  # anything else a broken input provokes: name the input
             raise VideoError(path, f"cannot be read ({type(exc).__name__}: {exc})") from None
         video = self.encode_features(feats, duration=info.duration, name=str(path))
-        self.video = EncodedVideo(
-            name=video.name,
-            duration=video.duration,
-            features=video.features,
-            clips=video.clips,
-            spans=video.spans,
-            seconds=time.perf_counter() - t0,
-        )
+        self.video = replace(video, seconds=time.perf_counter() - t0)
         return self.video
 
 

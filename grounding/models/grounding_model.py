@@ -245,12 +245,7 @@ class GroundingModel(nn.Module):
         restored afterwards); ``words`` / ``word_mask`` as in :meth:`forward`."""
         if len(durations) != clips.shape[0]:
             raise ValueError(f"{len(durations)} durations for a batch of {clips.shape[0]}")
-        was_training = self.training
-        self.eval()
-        try:
-            logits = self(clips, sentence, words, word_mask).cpu()
-        finally:
-            self.train(was_training)
+        logits = _eval_logits(self, clips, sentence, words, word_mask)
         return [
             predict_moments(logits[b], float(d), nms_thresh=nms_thresh, top_k=top_k)
             for b, d in enumerate(durations)
@@ -344,6 +339,22 @@ def video_windows(
 
 
 @torch.no_grad()
+def _eval_logits(
+    model: nn.Module,
+    clips: torch.Tensor,
+    sentence: torch.Tensor,
+    words: torch.Tensor | None,
+    word_mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """The model's map logits in eval mode (its training mode restored afterwards), on CPU."""
+    was_training = model.training
+    model.eval()
+    try:
+        return model(clips, sentence, words, word_mask).cpu()
+    finally:
+        model.train(was_training)
+
+
 def predict_windows(
     model: GroundingModel,
     clips: torch.Tensor,
@@ -371,12 +382,7 @@ def predict_windows(
     sentence = sentence.reshape(1, -1).expand(w, -1)
     if words is not None and word_mask is not None:
         words, word_mask = words.expand(w, -1, -1), word_mask.expand(w, -1)
-    was_training = model.training
-    model.eval()
-    try:
-        logits = model(clips, sentence, words, word_mask).cpu()
-    finally:
-        model.train(was_training)
+    logits = _eval_logits(model, clips, sentence, words, word_mask)
     ranked = []
     for k in range(w):
         r = rank_moments(logits[k], float(spans[k, 1] - spans[k, 0]))
