@@ -56,7 +56,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 from tabulate import tabulate
 
 from grounding.data.annotations import AnnotationError, QuerySet
@@ -66,7 +65,7 @@ from grounding.data.moment_detr import Predictions, read_predictions
 from grounding.eval import PRESETS, EvalResult, evaluate, get_protocol
 from grounding.eval.paired import compare_pair
 from grounding.evaluate import load_gt
-from grounding.io import check_input_file, file_digest, write_json_atomic
+from grounding.io import check_input_file, file_digest, json_safe, write_json_atomic
 
 __all__ = ["QuerySetMismatch", "check_query_sets", "compare", "main"]
 
@@ -307,22 +306,11 @@ def main(argv: list[str] | None = None) -> int:
             "confidence": args.confidence,
             "allow_missing": bool(args.allow_missing),
             "files": files,
-            "metrics": _finite(metrics),
+            "metrics": json_safe(metrics),
         }
         write_json_atomic(args.json, doc)
         print(f"wrote {args.json}")
     return 0
-
-
-def _finite(obj: object) -> object:
-    """NaN -> None, so the JSON is standard."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    return obj
 
 
 if __name__ == "__main__":

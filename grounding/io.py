@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -165,6 +166,17 @@ def write_json_atomic(path: str | Path, obj: Any, *, indent: int | None = 2) -> 
         json.dump(obj, f, indent=indent, sort_keys=False, allow_nan=False)
         f.write("\n")
     return Path(path)
+
+
+def json_safe(obj: Any) -> Any:
+    """NaN and infinities -> ``None`` throughout nested dicts and lists (JSON has neither)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def check_input_file(path: str | Path, what: str = "file") -> Path:

@@ -25,6 +25,7 @@ from grounding.eval.average_precision import mean_average_precision
 from grounding.eval.iou import interval_iou
 from grounding.eval.nms import first_survivors
 from grounding.eval.protocols import Protocol
+from grounding.io import json_safe
 
 #: queries per block of the vectorised steps: small enough that their temporaries are reused
 #: from the heap (first touches of fresh memory cost more than the arithmetic), large enough
@@ -88,15 +89,8 @@ class EvalResult:
             "n_queries": self.n_queries,
             "metrics": {k: (None if np.isnan(v) else v) for k, v in self.metrics.items()},
             "counts": dict(self.counts),
-            "buckets": _none_for_nan(self.buckets),
+            "buckets": json_safe(self.buckets),
         }
-
-
-def _none_for_nan(obj: object) -> object:
-    """NaN -> None throughout nested dicts (JSON has no NaN)."""
-    if isinstance(obj, dict):
-        return {k: _none_for_nan(v) for k, v in obj.items()}
-    return None if isinstance(obj, float) and np.isnan(obj) else obj
 
 
 def pack_predictions(
