@@ -67,7 +67,12 @@ from grounding.extract import (
 from grounding.io import atomic_path, check_input_file, file_digest, write_json_atomic
 from grounding.models.checkpoint import load_checkpoint
 from grounding.models.device import resolve_device
-from grounding.models.grounding_model import GroundingModel, predict_windows, video_windows
+from grounding.models.grounding_model import (
+    GroundingModel,
+    predict_windows,
+    predict_windows_many,
+    video_windows,
+)
 from grounding.models.registry import FeatureKind, add_import_argument, import_models
 from grounding.models.text import SentenceEncoder
 from grounding.train.grounding import GroundingTrainConfig, build_network
@@ -307,8 +312,9 @@ class FeaturePredictor:
     def predict_many(
         self, queries: Sequence[str], top_k: int = 5, *, video: EncodedVideo | None = None
     ) -> list[list[Moment]]:
-        """:meth:`predict` for many queries, their sentences encoded in one batch (as the
-        bench's sentence cache encodes them): the text encoder's cost is shared."""
+        """:meth:`predict` for many queries: their sentences encoded in one batch (as the
+        bench's sentence cache encodes them) and the grounding network run on many
+        (query, window) pairs at once, so both costs are shared."""
         video = video or self.video
         if video is None:
             raise ValueError("no video encoded yet: call encode_video / encode_features first")
@@ -317,8 +323,18 @@ class FeaturePredictor:
         texts = [check_query(q) for q in queries]
         if self.config.cross_layers:  # token states per query, as predict computes them
             return [self.predict(q, top_k, video=video) for q in texts]
-        sentences = self.text.encode(texts).to(self.device)
-        return [_predict_encoded(self, video, s[None], {}, top_k) for s in sentences]
+        # batches of 16 similar-length sentences pad least for MiniLM on a CPU (measured
+        # faster than 8, 32 or 64 by benchmarks/bench_predict.py's query set)
+        sentences = self.text.encode(texts, batch_size=16).to(self.device)
+        ranked = predict_windows_many(
+            self.model,
+            video.clips,
+            video.spans,
+            sentences,
+            nms_thresh=self.config.nms_thresh,
+            top_k=top_k,
+        )
+        return [[Moment(float(s), float(e), float(c)) for s, e, c in r] for r in ranked]
 
 
 def _predict_encoded(

@@ -18,7 +18,12 @@ import torch
 from grounding.data.moment_detr import read_predictions
 from grounding.extract import extract_features
 from grounding.models.checkpoint import save_checkpoint
-from grounding.models.grounding_model import predict_windows, video_windows, window_starts
+from grounding.models.grounding_model import (
+    predict_windows,
+    predict_windows_many,
+    video_windows,
+    window_starts,
+)
 from grounding.models.recognizer import RecognitionConfig, build_recognizer
 from grounding.predict import FeaturePredictor, Moment, MomentPredictor, main
 from grounding.train.grounding import GroundingTrainConfig, build_network
@@ -170,6 +175,22 @@ def test_windows_put_moments_in_video_time():
     assert len(got) == 10 and (np.diff(got[:, 2]) <= 0).all()
     assert (got[:, 0] >= 0).all() and (got[:, 1] <= 200.0).all()
     assert (got[:, 1] - got[:, 0] <= 32.0 + 1e-9).all()  # at most one window long
+
+
+@pytest.mark.parametrize("batch_rows", [1, 12, 25, 512])
+def test_many_sentences_in_batches_rank_as_one_at_a_time(batch_rows):
+    """The (query, window) pairs batched in any chunking give each query's own ranking."""
+    torch.manual_seed(0)
+    net = build_network(grounding_config("ours", 6)).eval()
+    feats = np.random.default_rng(0).standard_normal((40, 6)).astype(np.float32)
+    clips, spans = video_windows(feats, 80.0, num_clips=8, window=16)
+    clips_t, sentences = torch.from_numpy(clips), torch.randn(7, 384)
+    got = predict_windows_many(net, clips_t, spans, sentences, top_k=5, batch_rows=batch_rows)
+    assert len(got) == 7
+    for s, many in zip(sentences, got, strict=True):
+        one = predict_windows(net, clips_t, spans, s, top_k=5)
+        np.testing.assert_array_equal(many[:, :2], one[:, :2])
+        np.testing.assert_allclose(many[:, 2], one[:, 2], rtol=1e-5)
 
 
 # --------------------------------------------------------------------------------------------

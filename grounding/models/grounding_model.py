@@ -383,6 +383,46 @@ def predict_windows(
     if words is not None and word_mask is not None:
         words, word_mask = words.expand(w, -1, -1), word_mask.expand(w, -1)
     logits = _eval_logits(model, clips, sentence, words, word_mask)
+    return _merge_windows(logits, spans, nms_thresh=nms_thresh, top_k=top_k)
+
+
+def predict_windows_many(
+    model: GroundingModel,
+    clips: torch.Tensor,
+    spans: np.ndarray,
+    sentences: torch.Tensor,
+    *,
+    nms_thresh: float | None = 0.5,
+    top_k: int | None = None,
+    batch_rows: int = 512,
+) -> list[np.ndarray]:
+    """:func:`predict_windows` for ``Q`` sentences ``(Q, D_s)`` on the same windows, the
+    network run on up to ``batch_rows`` (query, window) pairs at a time instead of once per
+    query: one ``(K, 3)`` array per sentence, each equal to :func:`predict_windows`'s (the
+    network's rows are computed independently in eval mode)."""
+    w = clips.shape[0]
+    if len(spans) != w:
+        raise ValueError(f"{len(spans)} window spans for {w} windows")
+    sentences = sentences.reshape(len(sentences), -1)
+    per_batch = max(1, batch_rows // w)
+    out: list[np.ndarray] = []
+    for a in range(0, len(sentences), per_batch):
+        chunk = sentences[a : a + per_batch]
+        c = len(chunk)
+        rows = clips.unsqueeze(0).expand(c, *clips.shape).reshape(c * w, *clips.shape[1:])
+        logits = _eval_logits(model, rows, chunk.repeat_interleave(w, dim=0), None, None)
+        for q in range(c):
+            part = logits[q * w : (q + 1) * w]
+            out.append(_merge_windows(part, spans, nms_thresh=nms_thresh, top_k=top_k))
+    return out
+
+
+def _merge_windows(
+    logits: torch.Tensor, spans: np.ndarray, *, nms_thresh: float | None, top_k: int | None
+) -> np.ndarray:
+    """One query's ``(W, N, N)`` window logits -> its ranked ``(K, 3)`` moments in video
+    time (the ranking of :func:`predict_windows`)."""
+    w = logits.shape[0]
     ranked = []
     for k in range(w):
         r = rank_moments(logits[k], float(spans[k, 1] - spans[k, 0]))

@@ -66,6 +66,12 @@ def build_moment_map(
     runs = [x]
     for k in range(1, n):
         runs.append(torch.maximum(runs[-1][..., :-1], x[..., k:]))
+    if not (torch.is_grad_enabled() and x.requires_grad):
+        # no backward to keep cheap: write each span length's diagonal once into a zero map
+        out = x.new_zeros(b, d, n, n)
+        for k, r in enumerate(runs):
+            out.diagonal(offset=k, dim1=-2, dim2=-1).copy_(r)
+        return out
     by_len = torch.stack([F.pad(r, (0, k)) for k, r in enumerate(runs)], dim=-1)
     idx = torch.arange(n, device=clips.device)
     length = (idx[None, :] - idx[:, None]).clamp(min=0)  # [i, j] = j - i
