@@ -76,6 +76,7 @@ from grounding.pipeline import (
 from grounding.profiles import PROFILES, BenchProfile
 from grounding.provenance import provenance
 from grounding.regression import check_against, load_reference, tolerances_from
+from grounding.scheduler import default_jobs
 from grounding.tables import make_all
 from grounding.train.grounding import GroundingData
 
@@ -115,6 +116,8 @@ class BenchConfig:
     features: Path | None = None
     feature_type: str | None = None
     train_note: str | None = None  # why the models are fitted on a split other than train
+    jobs: int = 1  # stages at once (grounding.scheduler)
+    imports: tuple[str, ...] = ()  # --import: model modules the stage processes load
 
     @property
     def annotation_format(self) -> str:
@@ -223,6 +226,7 @@ def add_trained_sections(doc: dict, config: BenchConfig, trained: TrainedResults
         doc["ablations"] = trained.ablations
     doc["recognition_configs"] = trained.recognition_configs
     doc["seconds"] = dict(trained.seconds)
+    doc["stages"] = trained.stages
     if config.speed:
         t0 = time.perf_counter()
         main = config.profile.models[0]
@@ -421,6 +425,8 @@ def run(config: BenchConfig) -> Path:
             profile=p,
             seeds=config.seeds,
             protocol=config.protocol,
+            jobs=config.jobs,
+            imports=config.imports,
         )
     featured = {}
     if config.dataset in REAL_DATASETS:
@@ -573,6 +579,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results"), help="results folder")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="cache of the trained stages")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="training stages run at once, each in its own process (default: the cores; 1: "
+        "one after another in this process); busy threads never exceed the cores",
+    )
     p.add_argument("--no-speed", action="store_true", help="skip the speed measurements")
     p.add_argument(
         "--speed",
@@ -638,6 +651,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
     profile = replace(profile, models=trained)
+    if args.jobs < 1:
+        print("error: --jobs must be >= 1", file=sys.stderr)
+        return 2
     if args.seeds is not None and args.seeds < 1:
         print("error: --seeds must be >= 1", file=sys.stderr)
         return 2
@@ -702,6 +718,8 @@ def main(argv: list[str] | None = None) -> int:
         speed=not args.no_speed,
         features=features,
         feature_type=feature_type,
+        jobs=args.jobs,
+        imports=tuple(args.imports or ()),
     )
     try:
         if args.speed:

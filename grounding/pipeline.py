@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,11 @@ from grounding.data.moment_detr import read_predictions
 from grounding.eval import EvalResult, Protocol, evaluate
 from grounding.eval.statistics import mean_std, paired_bootstrap_ci
 from grounding.extract import ExtractionSettings, run_extraction
-from grounding.models.recognizer import RecognitionSettings
+from grounding.models.recognizer import RecognitionSettings, recognizer_spec
+from grounding.models.registry import import_models
 from grounding.profiles import BenchProfile
-from grounding.settings import stage_key
+from grounding.scheduler import Cached, Stage, run_stages, stage_table
+from grounding.settings import stage_key, to_jsonable
 from grounding.train.grounding import GroundingSettings, train_grounding
 from grounding.train.loop import NonFiniteError
 from grounding.train.paths import RunOptions
@@ -70,6 +73,22 @@ class StageRunner:
     root: Path
     device: str = "auto"
 
+    def _stage_dir(self, kind: str, settings: Any, inputs: dict[str, Path]) -> Path:
+        key = stage_key({"task": kind, "inputs": inputs, "settings": settings})
+        return self.root / kind / f"{settings.model}-s{settings.optim.seed}-{key}"
+
+    def is_trained(self, kind: str, settings: Any, inputs: dict[str, Path]) -> bool:
+        """Whether the ``kind`` stage of ``settings`` on ``inputs`` has finished before."""
+        return _finished(self._stage_dir(kind, settings, inputs) / "metrics.json") is not None
+
+    def features_path(
+        self, *, data: Path, run_dir: Path, name: str, settings: ExtractionSettings
+    ) -> Path:
+        """Where :meth:`extract` writes the features of the recognizer in ``run_dir``."""
+        inputs = {"data": data, "checkpoint": run_dir / "checkpoint.pt"}
+        key = stage_key({"task": "features", "inputs": inputs, "settings": settings})
+        return self.root / "features" / f"{name}-{key}.h5"
+
     def _train(
         self,
         kind: str,
@@ -77,8 +96,7 @@ class StageRunner:
         inputs: dict[str, Path],
         train: Callable[[Path, bool], object],
     ) -> tuple[dict[str, Any], Path]:
-        key = stage_key({"task": kind, "inputs": inputs, "settings": settings})
-        out = self.root / kind / f"{settings.model}-s{settings.optim.seed}-{key}"
+        out = self._stage_dir(kind, settings, inputs)
         record = _finished(out / "metrics.json")
         if record is not None:
             return record, out
@@ -129,9 +147,7 @@ class StageRunner:
         """Extract (or reuse) per-clip features of every video with the recognizer in
         ``run_dir``; returns the HDF5 path."""
         checkpoint = run_dir / "checkpoint.pt"
-        inputs = {"data": data, "checkpoint": checkpoint}
-        key = stage_key({"task": "features", "inputs": inputs, "settings": settings})
-        out = self.root / "features" / f"{name}-{key}.h5"
+        out = self.features_path(data=data, run_dir=run_dir, name=name, settings=settings)
         if out.is_file():
             return out
         try:
@@ -218,26 +234,7 @@ class TrainedResults:
     recognition_configs: dict[str, dict] = field(default_factory=dict)
     ablations: dict[str, dict[str, dict]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-
-
-def recognize_over_seeds(
-    runner: StageRunner,
-    *,
-    data: Path,
-    model: str,
-    seeds: Sequence[int],
-    settings: RecognitionSettings,
-    bar: tqdm,
-    label: str,
-) -> list[tuple[dict, Path]]:
-    """Train (or reuse) one recognizer per seed; ``(metrics record, run folder)`` per seed, in
-    ``seeds`` order."""
-    done = []
-    for seed in seeds:
-        bar.set_postfix_str(f"{label} seed {seed}")
-        done.append(runner.recognition(data=data, settings=settings.for_run(model, seed)))
-        bar.update()
-    return done
+    stages: list[dict[str, Any]] = field(default_factory=list)  # StageTime.to_dict, by start
 
 
 def ground_over_seeds(
@@ -299,6 +296,237 @@ def run_on_features(
     return out
 
 
+# --------------------------------------------------------------------------------------------
+# the synthetic benchmark as a graph of stages (grounding.scheduler)
+
+#: torch threads per stage kind: the recognizers' small convolutions run faster as two
+#: 1-thread processes than as one 2-thread process; the grounding network uses 2 threads well
+STAGE_THREADS = {"inputs": 1, "recognition": 1, "features": 1, "sentences": 1, "grounding": 2}
+
+
+def _cache_files(cache_dir: Path) -> int:
+    return sum(1 for _ in cache_dir.rglob("*")) if cache_dir.is_dir() else 0
+
+
+def prepare_inputs_stage(
+    data: Path, settings: RecognitionSettings, *, cache_dir: Path, rank: int, world_size: int
+) -> Cached | None:
+    """Fill this shard (``rank`` of ``world_size``) of what the recognizer of ``settings``
+    reads from a cache (the flow fields of every clip), as its training would on first use;
+    :class:`Cached` when it was all there."""
+    from grounding.train.recognition import make_datasets, read_split, recognition_config
+
+    before = _cache_files(cache_dir)
+    split, skeletons = read_split(data, split=settings.clips.split)
+    config = recognition_config(settings, split.classes)
+    train_set, _ = make_datasets(config, split, skeletons=skeletons, cache_dir=cache_dir)
+    clips = [c.path for c in split.train + split.test]
+    recognizer_spec(config.model).inputs.prepare(train_set, clips, rank=rank, world_size=world_size)
+    return Cached(None) if _cache_files(cache_dir) == before else None
+
+
+def sentences_stage(data: Path, settings: GroundingSettings, *, cache_dir: Path) -> Cached | None:
+    """Encode the sentences of the grounding splits into the shared cache once, before the
+    grounding stages read it; :class:`Cached` when they all were."""
+    from grounding.data.datasets import load_split
+    from grounding.models.text import SentenceCache, TokenCache
+    from grounding.train.grounding import resolve_test_split, sentence_embeddings
+
+    d = settings.data
+    caches: list[SentenceCache] = [SentenceCache(cache_dir / f"sentences_{d.dataset}.npz")]
+    if settings.net.cross_layers > 0:
+        caches.append(TokenCache(cache_dir / f"tokens_{d.dataset}.npz"))
+    splits = (d.train_split, resolve_test_split(data, d.dataset, d.test_split))
+    encoded = 0
+    for cache in caches:
+        for split in splits:
+            sentence_embeddings(cache, load_split(d.dataset, data, split), progress=True)
+            encoded += cache.encoded_last
+    return None if encoded else Cached(None)
+
+
+def recognition_stage(
+    runner: StageRunner, data: Path, settings: RecognitionSettings
+) -> tuple[dict, Path] | Cached:
+    """Train (or find) one recognizer: ``(metrics record, run folder)``."""
+    cached = runner.is_trained("recognition", settings, {"data": data})
+    result = runner.recognition(data=data, settings=settings)
+    return Cached(result) if cached else result
+
+
+def features_stage(
+    runner: StageRunner,
+    data: Path,
+    name: str,
+    settings: ExtractionSettings,
+    *,
+    recognizer: tuple[dict, Path],
+) -> Path | Cached:
+    """Extract (or find) the features of the recognizer ``(record, run folder)``."""
+    run_dir = recognizer[1]
+    path = runner.features_path(data=data, run_dir=run_dir, name=name, settings=settings)
+    cached = path.is_file()
+    out = runner.extract(data=data, run_dir=run_dir, name=name, settings=settings)
+    return Cached(out) if cached else out
+
+
+def grounding_stage(
+    runner: StageRunner, data: Path, settings: GroundingSettings, *, features: Path
+) -> Path | Cached:
+    """Train (or find) one grounding model on ``features``: its run folder."""
+    cached = runner.is_trained("grounding", settings, {"data": data, "features": features})
+    _, run_dir = runner.grounding(data=data, features=features, settings=settings)
+    return Cached(run_dir) if cached else run_dir
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+@dataclass(frozen=True)
+class BenchGraph:
+    """The stages of a synthetic benchmark and the names under which their results come back.
+
+    Attributes:
+        stages: every stage, dependencies included.
+        recognition: ``{model: {seed: stage}}``; ablations: ``{kind: {variant: {seed:
+            stage}}}``; grounding: ``{model: {seed: stage}}``.
+    """
+
+    stages: tuple[Stage, ...]
+    recognition: dict[str, dict[int, str]]
+    ablations: dict[str, dict[str, dict[int, str]]]
+    grounding: dict[str, dict[int, str]]
+
+
+def bench_graph(
+    runner: StageRunner,
+    *,
+    data: Path,
+    profile: BenchProfile,
+    seeds: Sequence[int],
+    shards: int = 1,
+) -> BenchGraph:
+    """The benchmark of ``profile`` as stages: input caches (``shards`` processes each) ->
+    recognizers per model and seed -> features of each model's first-seed recognizer (and
+    the sentence embeddings) -> grounding per model and seed; the ablation recognizers beside
+    them. Stages with the same settings are one stage (the 2-head MHSSA ablation is ``ours``)."""
+    from grounding.train.paths import default_cache_dir
+
+    cache_dir = default_cache_dir(data, runner.root / "cache")
+    logs = runner.root / "logs"
+    stages: dict[str, Stage] = {}
+    by_settings: dict[str, str] = {}
+    prepared: dict[str, tuple[str, ...]] = {}
+
+    def add(stage: Stage) -> str:
+        stages[stage.name] = replace(stage, log=logs / f"{_slug(stage.name)}.log")
+        return stage.name
+
+    def inputs_for(settings: RecognitionSettings) -> tuple[str, ...]:
+        inputs = recognizer_spec(settings.model).inputs
+        if "flow" not in getattr(inputs, "streams", ()):  # no flow cache to fill
+            return ()
+        kind = type(inputs).__name__
+        key = f"{kind}:{json.dumps(to_jsonable(settings.clips), sort_keys=True)}"
+        if key not in prepared:
+            label = f"inputs {kind}" + (f" #{len(prepared) + 1}" if prepared else "")
+            prepared[key] = tuple(
+                add(
+                    Stage(
+                        f"{label} {r + 1}/{shards}",
+                        partial(
+                            prepare_inputs_stage,
+                            data,
+                            settings,
+                            cache_dir=cache_dir,
+                            rank=r,
+                            world_size=shards,
+                        ),
+                        threads=STAGE_THREADS["inputs"],
+                    )
+                )
+                for r in range(shards)
+            )
+        return prepared[key]
+
+    def recognizer(label: str, settings: RecognitionSettings) -> str:
+        key = json.dumps(to_jsonable(settings), sort_keys=True)
+        if key not in by_settings:
+            by_settings[key] = add(
+                Stage(
+                    label,
+                    partial(recognition_stage, runner, data, settings),
+                    deps=inputs_for(settings),
+                    threads=STAGE_THREADS["recognition"],
+                    cost=_recognition_cost(settings),
+                )
+            )
+        return by_settings[key]
+
+    recognition: dict[str, dict[int, str]] = {}
+    grounding: dict[str, dict[int, str]] = {}
+    text = add(
+        Stage(
+            "sentences",
+            partial(sentences_stage, data, profile.grounding, cache_dir=cache_dir),
+            threads=STAGE_THREADS["sentences"],
+            cost=1.0,
+        )
+    )
+    for model in profile.models:
+        rec = profile.recognition_for(model)
+        recognition[model] = {
+            seed: recognizer(f"recognition {model} s{seed}", rec.for_run(model, seed))
+            for seed in seeds
+        }
+        first = recognition[model][seeds[0]]
+        feats = add(
+            Stage(
+                f"features {model}",
+                partial(features_stage, runner, data, model, profile.extraction_for(model)),
+                deps=(first,),
+                args={"recognizer": first},
+                threads=STAGE_THREADS["features"],
+                cost=3.0,
+            )
+        )
+        grounding[model] = {}
+        for seed in seeds:
+            settings = profile.grounding.for_run(model, seed)
+            grounding[model][seed] = add(
+                Stage(
+                    f"grounding {model} s{seed}",
+                    partial(grounding_stage, runner, data, settings),
+                    deps=(feats, text),
+                    args={"features": feats},
+                    threads=STAGE_THREADS["grounding"],
+                    cost=float(settings.optim.epochs),
+                )
+            )
+    ablations: dict[str, dict[str, dict[int, str]]] = {}
+    if profile.ablations:
+        base = profile.recognition_for(ABLATED)
+        for kind, variants in ABLATIONS.items():
+            ablations[kind] = {}
+            for variant, (model, changes) in variants.items():
+                settings = ablation_settings(base, changes)
+                ablations[kind][variant] = {
+                    seed: recognizer(
+                        f"{kind} ablation {variant} s{seed}", settings.for_run(model, seed)
+                    )
+                    for seed in seeds
+                }
+    return BenchGraph(tuple(stages.values()), recognition, ablations, grounding)
+
+
+def _recognition_cost(settings: RecognitionSettings) -> float:
+    """A recognizer's work relative to a grounding epoch (only the order matters: the pixel
+    two-stream network costs several times a skeleton network per epoch)."""
+    pixel = type(recognizer_spec(settings.model).inputs).__name__ == "PixelClips"
+    return settings.optim.epochs * (2.0 if pixel else 0.3)
+
+
 def run_trained(
     runner: StageRunner,
     *,
@@ -307,67 +535,41 @@ def run_trained(
     profile: BenchProfile,
     seeds: Sequence[int],
     protocol: Protocol,
+    jobs: int = 1,
+    imports: Sequence[str] = (),
 ) -> TrainedResults:
     """For every model of ``profile``: a recognizer per seed, features from the first seed's
     recognizer, then a grounding model per seed on those features (each method's own encoder
-    over its own clip features, the same localization head), and the profile's ablations.
-    Predictions are re-scored here with ``protocol``."""
-    out = TrainedResults()
-    models = profile.models
-    jobs = len(models) * len(seeds) * 2 + len(models)
-    if profile.ablations:
-        jobs += sum(len(v) for v in ABLATIONS.values()) * len(seeds)
-    bar = tqdm(total=jobs, desc="bench stages", unit="stage", file=sys.stderr)
+    over its own clip features, the same localization head), and the profile's ablations;
+    ``jobs`` stages at a time (:func:`grounding.scheduler.run_stages`). Predictions are
+    re-scored here with ``protocol``."""
+    graph = bench_graph(runner, data=data, profile=profile, seeds=seeds, shards=max(1, jobs))
     t0 = time.perf_counter()
-    for model in models:
-        runs = recognize_over_seeds(
-            runner,
-            data=data,
-            model=model,
-            seeds=seeds,
-            settings=profile.recognition_for(model),
-            bar=bar,
-            label=f"recognition {model}",
-        )
-        (first, first_dir), (last, _) = runs[0], runs[-1]
-        out.recognition_configs[model] = first.get("config", {})
+    init = partial(import_models, list(imports)) if imports else None
+    done, times = run_stages(graph.stages, jobs=jobs, init=init)
+    wall = time.perf_counter() - t0
+    out = TrainedResults()
+    for model, by_seed in graph.recognition.items():
+        runs = [done[by_seed[seed]] for seed in seeds]
+        out.recognition_configs[model] = runs[0][0].get("config", {})
         out.recognition[model] = summarize_per_seed(
             {str(seed): record["metrics"] for seed, (record, _) in zip(seeds, runs, strict=True)}
-        ) | {"n_test": last.get("n_test")}
-        bar.set_postfix_str(f"features {model}")
-        features = runner.extract(
-            data=data, run_dir=first_dir, name=model, settings=profile.extraction_for(model)
-        )
-        bar.update()
-        out.grounding[model] = ground_over_seeds(
-            runner,
-            data=data,
-            features=features,
-            model=model,
-            seeds=seeds,
-            settings=profile.grounding,
-            test=test,
-            protocol=protocol,
-            bar=bar,
-        )
-    out.seconds["models"] = round(time.perf_counter() - t0, 1)
-    if profile.ablations:
-        t1 = time.perf_counter()
-        for kind, variants in ABLATIONS.items():
-            out.ablations[kind] = {}
-            for variant, (model, changes) in variants.items():
-                runs = recognize_over_seeds(
-                    runner,
-                    data=data,
-                    model=model,
-                    seeds=seeds,
-                    settings=ablation_settings(profile.recognition_for(ABLATED), changes),
-                    bar=bar,
-                    label=f"{kind} ablation {variant}",
-                )
-                out.ablations[kind][variant] = summarize_per_seed(
-                    {str(seed): rec["metrics"] for seed, (rec, _) in zip(seeds, runs, strict=True)}
-                )
-        out.seconds["ablations"] = round(time.perf_counter() - t1, 1)
-    bar.close()
+        ) | {"n_test": runs[-1][0].get("n_test")}
+    for model, by_seed in graph.grounding.items():
+        runs = ModelRuns(model)
+        for seed in seeds:
+            preds = read_predictions(done[by_seed[seed]] / "predictions.jsonl")
+            runs.runs[seed] = evaluate(test, preds.windows, protocol)
+        out.grounding[model] = runs
+    for kind, variants in graph.ablations.items():
+        out.ablations[kind] = {
+            variant: summarize_per_seed(
+                {str(seed): done[name][0]["metrics"] for seed, name in by_seed.items()}
+            )
+            for variant, by_seed in variants.items()
+        }
+    out.seconds["models"] = round(wall, 1)
+    out.stages = [t.to_dict() for t in sorted(times, key=lambda t: t.start_s)]
+    print(f"\nstages ({jobs} at a time, {wall / 60:.1f} min wall):", file=sys.stderr)
+    print(stage_table(times, total_wall=wall), file=sys.stderr)
     return out

@@ -170,6 +170,15 @@ def test_bench_synthetic_end_to_end_tiny(tmp_path, capsys):
     config.check = out
     assert run(config) == out  # cached stages, same numbers, within tolerance
     assert "within tolerance" in capsys.readouterr().out
+    again = json.loads(out.read_text())["stages"]
+    assert {s["name"] for s in again} == {s["name"] for s in doc["stages"]}
+    assert all(s["cached"] for s in again) and not any(s["cached"] for s in doc["stages"])
+    # the same seed, settings and thread counts, its stages two at a time in child processes
+    parallel = replace(config, runs=tmp_path / "runs2", out=tmp_path / "res2", jobs=2, check=None)
+    doc2 = json.loads(run(parallel).read_text())
+    for section in ("grounding", "recognition"):
+        for model, entry in doc[section].items():
+            assert doc2[section][model]["per_seed"] == entry["per_seed"], (section, model)
 
 
 def _charades_features(root, dim=12):

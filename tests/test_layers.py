@@ -41,6 +41,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "grounding.io",
             "grounding.provenance",
             "grounding.runtime",
+            "grounding.scheduler",
             "grounding.settings",
             "grounding.data.annotations",
             "grounding.data.keypoints",
