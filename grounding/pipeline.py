@@ -299,9 +299,10 @@ def run_on_features(
 # --------------------------------------------------------------------------------------------
 # the synthetic benchmark as a graph of stages (grounding.scheduler)
 
-#: torch threads per stage kind: the recognizers' small convolutions run faster as two
-#: 1-thread processes than as one 2-thread process; the grounding network uses 2 threads well
-STAGE_THREADS = {"inputs": 1, "recognition": 1, "features": 1, "sentences": 1, "grounding": 2}
+#: torch threads per stage kind: on a small CPU every stage gets more done as one of several
+#: 1-thread processes than alone with more threads (a smoke grounding stage used 1.3 cores of
+#: 2; docs/experiments/first-run.md)
+STAGE_THREADS = {"inputs": 1, "recognition": 1, "features": 1, "sentences": 1, "grounding": 1}
 
 
 def _cache_files(cache_dir: Path) -> int:

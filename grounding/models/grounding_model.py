@@ -57,6 +57,7 @@ class GroundingModelConfig:
         dropout: dropout after the projection, in the temporal block and in the head.
         query_fusion: FiLM-condition the clips on the sentence before the temporal module.
         positional: add a learned ``(N, hidden_dim)`` clip-position embedding.
+        cell_prior: add a learned ``(N, N)`` bias to the map logits (:class:`MomentMapHead`).
         cross_layers: :class:`~grounding.models.cross_attention.CrossAttentionBlock` s in
             which the clips attend to the sentence's token states before the temporal
             module (0: the pooled sentence only; then ``forward`` needs no tokens).
@@ -76,6 +77,7 @@ class GroundingModelConfig:
     dropout: float = 0.1
     query_fusion: bool = True
     positional: bool = True
+    cell_prior: bool = False
     cross_layers: int = 0
     word_dim: int = 384
 
@@ -152,6 +154,7 @@ class GroundingModel(nn.Module):
             kernel_size=config.head_kernel,
             pooling=config.pooling,
             dropout=config.dropout,
+            cell_prior=config.num_clips if config.cell_prior else None,
         )
 
     def check_inputs(self, clips: torch.Tensor, sentence: torch.Tensor) -> None:

@@ -88,6 +88,9 @@ class MomentMapHead(nn.Module):
         num_layers: masked 2D convs (2D-TAN: 8 with kernel 5 for Charades at N=16).
         kernel_size: odd kernel of the 2D convs. pooling: ``"max"`` or ``"avg"`` moment map.
         dropout: dropout on the fused map and between convs.
+        cell_prior: ``N``: add a learned ``(N, N)`` bias to the logits, one per cell (the
+            span's start and length prior, which a small training set otherwise teaches the
+            convolutions slowly); ``None``: none (2D-TAN).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class MomentMapHead(nn.Module):
         kernel_size: int = 5,
         pooling: Literal["max", "avg"] = "max",
         dropout: float = 0.0,
+        cell_prior: int | None = None,
     ) -> None:
         super().__init__()
         if kernel_size % 2 != 1:
@@ -115,6 +119,9 @@ class MomentMapHead(nn.Module):
         )
         self.dropout = nn.Dropout(dropout)
         self.score = nn.Conv2d(hidden, 1, 1)
+        self.cell_bias = (
+            nn.Parameter(torch.zeros(cell_prior, cell_prior)) if cell_prior is not None else None
+        )
 
     def forward(self, clips: torch.Tensor, sentence: torch.Tensor) -> torch.Tensor:
         if clips.ndim != 3 or clips.shape[-1] != self.clip_dim:
@@ -131,6 +138,10 @@ class MomentMapHead(nn.Module):
         for conv in self.convs:
             x = self.dropout(F.relu(conv(x)) * mask)
         logits = self.score(x).squeeze(1)
+        if self.cell_bias is not None:
+            if self.cell_bias.shape[0] != n:
+                raise ValueError(f"cell prior of {self.cell_bias.shape[0]} clips, got {n} clips")
+            logits = logits + self.cell_bias
         return logits.masked_fill(mask == 0, float("-inf"))
 
 

@@ -108,6 +108,10 @@ class GroundingNet:
     positional: bool = field(
         default=True, metadata=flag("learned clip-position embedding (default on)")
     )
+    cell_prior: bool = field(
+        default=False,
+        metadata=flag("a learned bias per moment-map cell: the span prior (default off, 2D-TAN)"),
+    )
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,7 @@ class GroundingTrainConfig:
     dropout: float = GroundingNet.dropout
     query_fusion: bool = GroundingNet.query_fusion
     positional: bool = GroundingNet.positional
+    cell_prior: bool = GroundingNet.cell_prior
     cross_layers: int = GroundingNet.cross_layers
     encoder_layers: int = GroundingNet.encoder_layers
     t_min: float = 0.5
@@ -212,6 +217,7 @@ class GroundingTrainConfig:
             dropout=self.dropout,
             query_fusion=self.query_fusion,
             positional=self.positional,
+            cell_prior=self.cell_prior,
             cross_layers=self.cross_layers,
         )
 

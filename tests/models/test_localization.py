@@ -155,3 +155,17 @@ def test_bad_inputs():
         rank_moments(torch.zeros(2, 2), 0.0)
     with pytest.raises(ValueError, match="kernel_size"):
         MomentMapHead(clip_dim=4, text_dim=4, kernel_size=4)
+
+
+def test_cell_prior_starts_at_zero_and_shifts_each_cell():
+    plain, prior = _head().eval(), _head(cell_prior=5).eval()
+    clips, sent = torch.randn(2, 5, 8), torch.randn(2, 6)
+    torch.testing.assert_close(prior(clips, sent), plain(clips, sent), rtol=0, atol=0)
+    with torch.no_grad():
+        prior.cell_bias[1, 3] = 2.5
+    delta = prior(clips, sent) - plain(clips, sent)
+    valid = valid_moment_mask(5)
+    assert torch.equal(delta[:, 1, 3], torch.full((2,), 2.5))
+    assert (delta[:, valid].abs() > 0).sum() == 2  # that cell only, in both rows
+    with pytest.raises(ValueError, match="cell prior of 5 clips, got 4"):
+        prior(torch.randn(1, 4, 8), torch.randn(1, 6))
