@@ -224,6 +224,17 @@ class BNInception(nn.Module):
         """The first convolution (replaced for the flow stream, paper eq. 6)."""
         return self.conv1_7x7_s2.conv
 
+    @property
+    def memory_format(self) -> torch.memory_format:
+        """``torch.channels_last`` when the model was moved to it
+        (``model.to(memory_format=torch.channels_last)``), else ``torch.contiguous_format``:
+        read from conv1's weight, so that one ``.to`` switches the weights and the inputs."""
+        weight = self.conv1.weight
+        # a weight whose layout is ambiguous (one input channel) counts as contiguous
+        if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
+            return torch.channels_last
+        return torch.contiguous_format
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, in_channels, H, W) -> (B, out_dim, H/32, W/32)``; H, W multiples of 32."""
         if x.ndim != 4 or x.shape[1] != self.in_channels:
@@ -233,6 +244,8 @@ class BNInception(nn.Module):
         h, w = x.shape[-2:]
         if h % 32 or w % 32:
             raise ValueError(f"BNInception input sides must be multiples of 32, got {h}x{w}")
+        # the input follows the weights' layout; every later map inherits it from the convs
+        x = x.contiguous(memory_format=self.memory_format)
         x = self.pool1_3x3_s2(self.conv1_7x7_s2(x))
         x = self.pool2_3x3_s2(self.conv2_3x3(self.conv2_3x3_reduce(x)))
         for name in self.block_names:

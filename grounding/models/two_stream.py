@@ -13,6 +13,12 @@ every BN layer but the first of each backbone. The streams' scores are fused by 
 Inputs are pixel-range floats (or uint8): RGB in 0..255 and flow mapped to 0..255 by eq. 4.
 Each stream normalises its input with its own per-channel mean and std (buffers), so a data
 loader can hand over uint8 tensors unchanged.
+
+Memory layout: :func:`build_two_stream` returns the network in ``torch.channels_last`` (NHWC
+conv weights); each backbone converts its ``(B*S, C, H, W)`` input to the layout of its weights
+(:attr:`grounding.models.bninception.BNInception.memory_format`), so callers hand over ordinary
+contiguous batches, and ``net.to(memory_format=torch.contiguous_format)`` switches the whole
+network back (same outputs to float rounding). Checkpoints load into either layout.
 """
 
 from __future__ import annotations
@@ -314,7 +320,7 @@ def build_two_stream(
     conv1 converted by eq. 6. Weights with TSN's flat Caffe names get their conv1 re-expressed
     for the normalised RGB input (:func:`caffe_conv1_to_rgb`). Partial BN defaults to on
     exactly when weights are given (when training from scratch every BN must learn its
-    statistics)."""
+    statistics). The network is returned in ``torch.channels_last`` (module docstring)."""
     if config.num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {config.num_classes}")
     if config.flow_stack < 1:
@@ -343,6 +349,9 @@ def build_two_stream(
             dropout=config.dropout,
             partial_bn=partial_bn,
         )
-    return TwoStreamNetwork(
+    net = TwoStreamNetwork(
         rgb=streams["rgb"], flow=streams["flow"], fusion_weights=config.fusion_weights
     )
+    # oneDNN's CPU convolutions and pools run faster on NHWC maps, and the spatial module's
+    # (B, H*W, C) tokens are then a contiguous view of the last map instead of a copy
+    return net.to(memory_format=torch.channels_last)

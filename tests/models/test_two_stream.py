@@ -163,3 +163,47 @@ def test_caffe_weights_see_the_same_image_through_the_rgb_normalisation(tmp_path
     torch.save(caffe.state_dict(), tmp_path / "own.pth")
     own = build_two_stream(config=SMALL, rgb_weights=tmp_path / "own.pth")
     assert torch.equal(own.rgb.backbone.conv1.weight, caffe.conv1.weight)
+
+
+def _channels_last(module: nn.Module) -> bool:
+    convs = [m.weight for m in module.modules() if isinstance(m, nn.Conv2d)]
+    return all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+
+
+def _loss_grads(model: nn.Module, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """All parameter gradients of one training loss, flattened."""
+    model.train()
+    torch.manual_seed(1)  # the same dropout masks for every model
+    out = model(rgb, flow)
+    y = torch.tensor([0, 3])
+    (nn.functional.cross_entropy(out.rgb, y) + nn.functional.cross_entropy(out.flow, y)).backward()
+    return torch.cat([p.grad.flatten() for p in model.parameters()])
+
+
+def test_built_channels_last_and_equal_to_the_contiguous_network():
+    torch.manual_seed(0)
+    net = build_two_stream(config=SMALL)
+    assert _channels_last(net)
+    assert net.rgb.backbone.memory_format == torch.channels_last
+    ref = build_two_stream(config=SMALL).to(memory_format=torch.contiguous_format)
+    ref.load_state_dict(net.state_dict())  # loading keeps each model's own layout
+    assert ref.rgb.backbone.memory_format == torch.contiguous_format
+    assert _channels_last(net) and not _channels_last(ref)
+    rgb, flow = _inputs()
+
+    net.eval(), ref.eval()
+    with torch.inference_mode():
+        fmap = net.flow.backbone.forward_features(torch.randn(2, 10, 64, 64))
+        assert fmap.is_contiguous(memory_format=torch.channels_last)
+        for a, b in zip(net(rgb, flow), ref(rgb, flow), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(
+            net.segment_features(rgb, flow), ref.segment_features(rgb, flow), rtol=1e-4, atol=1e-4
+        )
+
+    # training-mode gradients through BN over 2x2 maps of 6 frames amplify float32 rounding
+    # to about 2% (either layout, against float64), so the layouts are compared in float64
+    net64, ref64 = net.double(), ref.double()
+    assert net64.rgb.backbone.memory_format == torch.channels_last
+    grads = [_loss_grads(m, rgb.double(), flow.double()) for m in (net64, ref64)]
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-9)
