@@ -247,7 +247,7 @@ def word_inputs(batch: dict[str, Any], device: torch.device) -> tuple[torch.Tens
     return batch["words"].to(device), batch["word_mask"].to(device)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_queries(
     model: nn.Module,
     dataset: GroundingDataset,

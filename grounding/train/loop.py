@@ -1,10 +1,11 @@
 """The training loop shared by recognition and grounding.
 
 :func:`fit` runs the epochs: per-epoch seeding, AdamW (the paper's optimiser, initial lr
-1e-3) with a cosine schedule, tqdm progress, a stop with a message naming the epoch, step,
-batch and items on a non-finite loss or bad input, an atomic checkpoint after every epoch and
-``--resume`` from it (a checkpoint of another configuration is refused with the differing
-fields named, by :func:`grounding.models.checkpoint.load_checkpoint`).
+1e-3; the fused kernel where the device has one) with a cosine schedule, tqdm progress, a stop
+with a message naming the epoch, step, batch and items on a non-finite loss or bad input, an
+atomic checkpoint after every epoch and ``--resume`` from it (a checkpoint of another
+configuration is refused with the differing fields named, by
+:func:`grounding.models.checkpoint.load_checkpoint`).
 
 Determinism: everything random in an epoch is derived from ``(seed, epoch)``: the sampler's
 shuffle (``set_epoch``), the datasets' per-item generators (``set_epoch``) and the torch
@@ -42,6 +43,7 @@ __all__ = [
     "build_scheduler",
     "epoch_seed",
     "fit",
+    "fused_supported",
     "make_loader",
     "peak_memory_mb",
     "print_table",
@@ -65,12 +67,64 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return int(np.random.SeedSequence([int(seed), int(epoch), int(rank)]).generate_state(1)[0])
 
 
-def build_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over the trainable parameters (frozen Partial-BN layers excluded)."""
+#: devices with a fused AdamW kernel in every torch this package supports
+FUSED_DEVICES = ("cpu", "cuda")
+#: how AdamW computes, not what: a checkpoint's values of these never replace the optimiser's
+_IMPLEMENTATION_FLAGS = ("fused", "foreach")
+
+
+def fused_supported(params: Iterable[torch.Tensor]) -> bool:
+    """Whether ``torch.optim.AdamW(params, fused=True)`` runs: floating parameters on one of
+    :data:`FUSED_DEVICES`."""
+    return all(p.is_floating_point() and p.device.type in FUSED_DEVICES for p in params)
+
+
+def _keep_implementation(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> dict[str, Any]:
+    """Load-state pre-hook: the saved groups take this optimiser's implementation flags, so a
+    checkpoint written by a non-fused run resumes fused (and the reverse) with the same
+    values; the caller's dict is not modified."""
+    own = optimizer.param_groups[0]
+    groups = [
+        {**g, **{k: own[k] for k in _IMPLEMENTATION_FLAGS if k in own}}
+        for g in state["param_groups"]
+    ]
+    return {**state, "param_groups": groups}
+
+
+def _match_param_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Load-state post-hook: give every per-parameter state tensor its parameter's strides.
+
+    A checkpoint keeps the layout it was saved in; the fused kernel walks a parameter and its
+    moments as flat memory, so moments saved from a contiguous model and loaded into a
+    ``channels_last`` one (or the reverse) would be applied to the wrong elements."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if (
+                isinstance(value, torch.Tensor)
+                and value.shape == param.shape
+                and value.stride() != param.stride()
+            ):
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def build_optimizer(
+    model: nn.Module, *, lr: float, weight_decay: float, fused: bool | None = None
+) -> torch.optim.AdamW:
+    """AdamW over the trainable parameters (frozen Partial-BN layers excluded).
+
+    ``fused``: one fused kernel for the whole update instead of a chain of ``foreach`` ops
+    (same values to float rounding); ``None``: where :func:`fused_supported`. Optimiser state
+    loaded later (``--resume``) keeps this implementation and gets the parameters' memory
+    layout, whatever the checkpoint was saved with."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if fused is None:
+        fused = fused_supported(params)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused)
+    optimizer.register_load_state_dict_pre_hook(_keep_implementation)
+    optimizer.register_load_state_dict_post_hook(_match_param_layout)
+    return optimizer
 
 
 def build_scheduler(

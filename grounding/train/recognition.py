@@ -92,7 +92,7 @@ def load_initial_weights(model: nn.Module, path: Path, config: RecognitionConfig
 # one step and the predictions
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_labels(
     model: nn.Module, loader: DataLoader, *, inputs: RecognizerInputs
 ) -> list[tuple[int, dict[str, int]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from grounding.train.loop import (
     build_scheduler,
     epoch_seed,
     fit,
+    fused_supported,
     make_loader,
 )
 from grounding.train.paths import RunPaths, default_cache_dir
@@ -178,3 +180,60 @@ def test_distributed_session_single_process(monkeypatch):
         assert ctx.world_size == 1 and ctx.is_main and not ctx.distributed
     with pytest.raises(RuntimeError, match="boom"), distributed_session("cpu"):
         raise RuntimeError("boom")
+
+
+def _conv_steps(model: nn.Module, opt: torch.optim.Optimizer, n: int) -> None:
+    for k in range(n):
+        x = torch.randn(2, 3, 6, 6, generator=torch.Generator().manual_seed(k))
+        opt.zero_grad(set_to_none=True)
+        model(x).square().mean().backward()
+        opt.step()
+
+
+def _conv_model(memory_format: torch.memory_format) -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 4, 3))
+    return model.to(memory_format=memory_format)
+
+
+def test_optimizer_is_fused_on_cpu_and_matches_foreach():
+    fused_model, plain_model = _conv_model(torch.channels_last), _conv_model(torch.channels_last)
+    fused = build_optimizer(fused_model, lr=1e-2, weight_decay=1e-4)
+    plain = build_optimizer(plain_model, lr=1e-2, weight_decay=1e-4, fused=False)
+    assert fused_supported(fused_model.parameters())
+    assert fused.param_groups[0]["fused"] and not plain.param_groups[0]["fused"]
+    _conv_steps(fused_model, fused, 3)
+    _conv_steps(plain_model, plain, 3)
+    for a, b in zip(fused_model.parameters(), plain_model.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "saved, loaded",
+    [
+        (torch.contiguous_format, torch.channels_last),
+        (torch.channels_last, torch.contiguous_format),
+    ],
+)
+def test_optimizer_state_resumes_across_layouts_and_implementations(saved, loaded):
+    """State saved by a non-fused optimiser of one layout resumes in a fused optimiser of the
+    other layout and continues as the uninterrupted run (the moments realigned)."""
+    full = _conv_model(saved)
+    opt = build_optimizer(full, lr=1e-2, weight_decay=1e-4, fused=False)
+    _conv_steps(full, opt, 1)
+    state = copy.deepcopy(opt.state_dict())  # the live moments change in later steps
+    model_state = {k: v.clone() for k, v in full.state_dict().items()}
+    _conv_steps(full, opt, 3)
+
+    resumed = _conv_model(loaded)
+    resumed.load_state_dict(model_state)
+    opt2 = build_optimizer(resumed, lr=1e-2, weight_decay=1e-4, fused=True)
+    opt2.load_state_dict(state)
+    assert opt2.param_groups[0]["fused"]
+    assert state["param_groups"][0]["fused"] is not True  # the caller's dict is left alone
+    for p in resumed.parameters():
+        for value in opt2.state[p].values():
+            assert value.shape != p.shape or value.stride() == p.stride()
+    _conv_steps(resumed, opt2, 3)
+    for a, b in zip(resumed.parameters(), full.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
