@@ -468,7 +468,7 @@ class FramePipeline(TwoStreamPipeline):
     ) -> tuple[np.ndarray, np.ndarray]:
         return pixel_inputs_at(video, self.config, part)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def compute(self, inputs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         rgb, flow = inputs
         chunks = []
@@ -544,6 +544,7 @@ class PersonPipeline(TwoStreamPipeline):
     def load_part(self, video: Path, pose: Path | None, part: np.ndarray) -> PersonClipInputs:
         return person_clip_inputs(video, Path(pose), self.config, part)  # type: ignore[arg-type]
 
+    @torch.inference_mode()
     def compute(self, inputs: PersonClipInputs) -> np.ndarray:
         return person_clip_features(
             self.model, inputs, batch_size=self.batch_size, device=self.device
@@ -591,7 +592,7 @@ class SkeletonPipeline(ClipPipeline):
     def load_part(self, video: Path, pose: Path | None, part: np.ndarray) -> np.ndarray:
         return part
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def compute(self, inputs: np.ndarray) -> np.ndarray:
         k, m = inputs.shape[:2]
         flat = torch.from_numpy(inputs.reshape(k * m, *inputs.shape[2:]))
