@@ -207,3 +207,16 @@ def test_built_channels_last_and_equal_to_the_contiguous_network():
     assert net64.rgb.backbone.memory_format == torch.channels_last
     grads = [_loss_grads(m, rgb.double(), flow.double()) for m in (net64, ref64)]
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-9)
+
+
+def test_registry_recognizers_layouts():
+    """The pixel recognizer is built channels_last (training, evaluation, extraction and the
+    speed suite all build it this way); the skeleton baselines keep their layout."""
+    from grounding.models.recognizer import RecognitionConfig, build_recognizer
+
+    classes = ("a", "b", "c")
+    ours = build_recognizer(RecognitionConfig(model="ours", classes=classes, width_mult=0.25))
+    assert _channels_last(ours)
+    gtn = build_recognizer(RecognitionConfig(model="gtn", classes=classes))
+    weights = [p for p in gtn.parameters() if p.ndim == 4]
+    assert weights and all(p.is_contiguous() for p in weights)
