@@ -125,6 +125,22 @@ PROFILES: dict[str, BenchProfile] = {
             net=GroundingNet(head_kernel=3, map_dim=64), optim=GroundingOptim(epochs=4)
         ),
     ),
+    "quick": BenchProfile(
+        name="quick",
+        n_videos=100,
+        seeds=(0, 1),
+        recognition=_DEFAULT_RECOGNITION,
+        model_recognition={
+            "ours": replace(_DEFAULT_RECOGNITION, clips=ClipSampling(rgb_input="diff")),
+            "gtn": _epochs(_DEFAULT_RECOGNITION, 5),
+            "dgcn": _epochs(_DEFAULT_RECOGNITION, 5),
+        },
+        model_extraction={"ours": _persons(ExtractionSettings())},
+        grounding=GroundingSettings(
+            net=GroundingNet(map_dim=32, head_layers=2, head_kernel=3, cell_prior=True),
+            optim=GroundingOptim(epochs=6, lr=1e-2),
+        ),
+    ),
     "paper": BenchProfile(
         name="paper",
         n_videos=400,
