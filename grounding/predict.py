@@ -334,7 +334,7 @@ class FeaturePredictor:
             nms_thresh=self.config.nms_thresh,
             top_k=top_k,
         )
-        return [[Moment(float(s), float(e), float(c)) for s, e, c in r] for r in ranked]
+        return [_moments(r) for r in ranked]
 
 
 def _predict_encoded(
@@ -353,6 +353,11 @@ def _predict_encoded(
         top_k=top_k,
         **words,
     )
+    return _moments(ranked)
+
+
+def _moments(ranked: np.ndarray) -> list[Moment]:
+    """``(K, 3) [start_s, end_s, score]`` rows as :class:`Moment` s."""
     return [Moment(float(s), float(e), float(c)) for s, e, c in ranked]
 
 
