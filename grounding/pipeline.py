@@ -305,25 +305,21 @@ def run_on_features(
 STAGE_THREADS = {"inputs": 1, "recognition": 1, "features": 1, "sentences": 1, "grounding": 1}
 
 
-def _cache_files(cache_dir: Path) -> int:
-    return sum(1 for _ in cache_dir.rglob("*")) if cache_dir.is_dir() else 0
-
-
 def prepare_inputs_stage(
     data: Path, settings: RecognitionSettings, *, cache_dir: Path, rank: int, world_size: int
 ) -> Cached | None:
     """Fill this shard (``rank`` of ``world_size``) of what the recognizer of ``settings``
-    reads from a cache (the flow fields of every clip), as its training would on first use;
-    :class:`Cached` when it was all there."""
+    reads from a cache (the decoded frames and flow fields of every clip), as its training
+    would on first use; :class:`Cached` when it was all there."""
     from grounding.train.recognition import make_datasets, read_split, recognition_config
 
-    before = _cache_files(cache_dir)
     split, skeletons = read_split(data, split=settings.clips.split)
     config = recognition_config(settings, split.classes)
     train_set, _ = make_datasets(config, split, skeletons=skeletons, cache_dir=cache_dir)
     clips = [c.path for c in split.train + split.test]
-    recognizer_spec(config.model).inputs.prepare(train_set, clips, rank=rank, world_size=world_size)
-    return Cached(None) if _cache_files(cache_dir) == before else None
+    inputs = recognizer_spec(config.model).inputs
+    built = inputs.prepare(train_set, clips, rank=rank, world_size=world_size)
+    return None if built else Cached(None)
 
 
 def sentences_stage(data: Path, settings: GroundingSettings, *, cache_dir: Path) -> Cached | None:
@@ -426,7 +422,7 @@ def bench_graph(
 
     def inputs_for(settings: RecognitionSettings) -> tuple[str, ...]:
         inputs = recognizer_spec(settings.model).inputs
-        if "flow" not in getattr(inputs, "streams", ()):  # no flow cache to fill
+        if "flow" not in getattr(inputs, "streams", ()):  # no input cache to fill
             return ()
         kind = type(inputs).__name__
         key = f"{kind}:{json.dumps(to_jsonable(settings.clips), sort_keys=True)}"

@@ -29,9 +29,10 @@ mirrored), plus a mild brightness/contrast jitter of the RGB frames.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -48,6 +49,7 @@ from grounding.io import atomic_path
 __all__ = [
     "ActionClipDataset",
     "ClipFlowCache",
+    "ClipInputs",
     "FlowSettings",
     "SkeletonClipDataset",
     "check_rgb_input",
@@ -59,6 +61,7 @@ __all__ = [
     "normalize_skeleton",
     "resize_frames",
     "rgb_difference",
+    "rgb_input_from",
     "skeleton_window",
     "snippet_frames",
     "snippet_rgb",
@@ -110,6 +113,13 @@ class ClipFlowCache:
         self.root = Path(root)
         self.settings = settings
         self.min_fields = int(min_fields)
+
+    #: the flow :meth:`get` returns is raw (camera motion not subtracted)
+    compensated = False
+
+    def rgb(self, video: str | Path, frames: np.ndarray, *, kind: str) -> np.ndarray:
+        """:func:`snippet_rgb` of ``video`` (decoded from the video file)."""
+        return snippet_rgb(video, frames, kind=kind)
 
     def path_for(self, video: str | Path) -> Path:
         video = Path(video)
@@ -167,6 +177,25 @@ class ClipFlowCache:
         return len(todo)
 
 
+class ClipInputs(Protocol):
+    """Where :class:`ActionClipDataset` reads a clip's flow fields and RGB snippets:
+    :class:`ClipFlowCache`, or :class:`grounding.data.input_cache.ClipInputCache` (decoded,
+    memory-mapped)."""
+
+    compensated: bool
+
+    def get(self, video: str | Path) -> np.ndarray:
+        """All flow fields ``(F, 2, H, W)`` uint8."""
+
+    def rgb(self, video: str | Path, frames: np.ndarray, *, kind: str) -> np.ndarray:
+        """RGB-stream input ``(S, 3, H, W)`` uint8 of the snippets centred on ``frames``."""
+
+    def prepare(
+        self, videos: Sequence[str | Path], *, rank: int, world_size: int, progress: bool
+    ) -> int:
+        """Fill the missing entries of ``videos[rank::world_size]``."""
+
+
 # --------------------------------------------------------------------------------------------
 # pixel clips
 
@@ -211,10 +240,22 @@ def snippet_rgb(
     gap`` clamped at 0): what moved between the two frames, in the colours of what moved. On
     the synthetic clips the static courts (a different floor, paint and lines per clip) let
     the RGB stream memorise backgrounds instead of poses; the difference removes them."""
+    return rgb_input_from(lambda idx: read_frames(video, idx), frames, kind=kind, gap=gap)
+
+
+def rgb_input_from(
+    read: Callable[[np.ndarray], np.ndarray],
+    frames: np.ndarray,
+    *,
+    kind: str = "frames",
+    gap: int = DIFF_GAP,
+) -> np.ndarray:
+    """:func:`snippet_rgb` with the frames taken from ``read(indices) -> (K, H, W, 3)`` uint8
+    (a decoder, or a cache of decoded frames)."""
     frames = np.asarray(frames, dtype=np.int64)
     if check_rgb_input(kind) == "frames":
-        return read_frames(video, frames).transpose(0, 3, 1, 2)
-    both = read_frames(video, np.concatenate([frames, np.maximum(frames - gap, 0)]))
+        return read(frames).transpose(0, 3, 1, 2)
+    both = read(np.concatenate([frames, np.maximum(frames - gap, 0)]))
     return rgb_difference(both[: len(frames)], both[len(frames) :]).transpose(0, 3, 1, 2)
 
 
@@ -257,7 +298,7 @@ class ActionClipDataset(Dataset):
 
     Args:
         clips: the clips (e.g. ``read_hmdb51_split(...).train``).
-        flow_cache: where the clips' flow fields are kept.
+        flow_cache: where the clips' flow fields (and RGB frames) are read from.
         segments: ``S`` snippets per clip.
         train: random snippet offsets and augmentation (else segment middles, no
             augmentation).
@@ -284,7 +325,7 @@ class ActionClipDataset(Dataset):
         self,
         clips: Sequence[ActionClip],
         *,
-        flow_cache: ClipFlowCache,
+        flow_cache: ClipInputs,
         segments: int = 3,
         train: bool,
         seed: int = 0,
@@ -315,6 +356,8 @@ class ActionClipDataset(Dataset):
         self.jitter = float(jitter)
         self.compensate = compensate
         self.rgb_input = check_rgb_input(rgb_input)
+        if flow_cache.compensated and not compensate:
+            raise ValueError("the input cache holds camera-compensated flow; pass compensate=True")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -337,9 +380,9 @@ class ActionClipDataset(Dataset):
         )
         idx = starts[:, None] + np.arange(self.flow_length)[None, :]
         flow = fields[idx].reshape(self.segments, 2 * self.flow_length, *fields.shape[2:])
-        if self.compensate:
+        if self.compensate and not self.flow_cache.compensated:
             flow = subtract_camera_motion(flow)
-        rgb = snippet_rgb(clip.path, frames, kind=self.rgb_input)  # (S, 3, H, W)
+        rgb = self.flow_cache.rgb(clip.path, frames, kind=self.rgb_input)  # (S, 3, H, W)
         if rgb.shape[2:] != flow.shape[2:]:
             raise VideoError(
                 clip.path, f"frame size {rgb.shape[2:]} differs from its cached flow {flow.shape}"

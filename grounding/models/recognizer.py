@@ -35,12 +35,12 @@ from torch.utils.data import Dataset
 from grounding.data.action_dataset import (
     RGB_INPUTS,
     ActionClipDataset,
-    ClipFlowCache,
     FlowSettings,
     SkeletonClipDataset,
     check_rgb_input,
 )
 from grounding.data.hmdb import ActionSplit
+from grounding.data.input_cache import ClipInputCache
 from grounding.io import file_digest
 from grounding.models.bninception import CPU_PROFILE, FULL_PROFILE
 from grounding.models.registry import FeatureKind, get_model
@@ -296,8 +296,9 @@ class RecognizerInputs(Protocol):
         self, config: RecognitionConfig, split: ActionSplit, *, skeletons: Path, cache_dir: Path
     ) -> tuple[Dataset, Dataset]: ...
 
-    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> None:
-        """Precompute what the datasets read (e.g. the flow cache), this rank's share."""
+    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> int:
+        """Precompute what the datasets read (e.g. the input cache), this rank's share;
+        returns how many clips it computed (0: all there)."""
 
     def loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor: ...
 
@@ -325,8 +326,11 @@ class PixelClips:
     def datasets(
         self, config: RecognitionConfig, split: ActionSplit, *, skeletons: Path, cache_dir: Path
     ) -> tuple[Dataset, Dataset]:
-        cache = ClipFlowCache(
-            cache_dir / "flow", settings=config.flow_settings(), min_fields=config.flow_length
+        cache = ClipInputCache(
+            cache_dir / "inputs",
+            settings=config.flow_settings(),
+            min_fields=config.flow_length,
+            compensate=config.flow_compensation,
         )
         common = {
             "flow_cache": cache,
@@ -341,10 +345,12 @@ class PixelClips:
             ActionClipDataset(split.test, train=False, segments=config.test_segments, **common),
         )
 
-    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> None:
-        dataset.flow_cache.prepare(  # type: ignore[attr-defined]
-            clips, rank=rank, world_size=world_size, progress=rank == 0
-        )
+    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> int:
+        cache: ClipInputCache = dataset.flow_cache  # type: ignore[attr-defined]
+        built = cache.prepare(clips, rank=rank, world_size=world_size, progress=rank == 0)
+        if built and rank == 0:
+            print(f"input cache {cache.folder}: {cache.disk_bytes() / 2**20:.0f} MiB on disk")
+        return built
 
     def _forward(self, model: nn.Module, batch: dict[str, Any]) -> Any:
         dev = _device(model)
@@ -387,8 +393,8 @@ class SkeletonClips:
             SkeletonClipDataset(split.test, train=False, **common),
         )
 
-    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> None:
-        return None
+    def prepare(self, dataset: Dataset, clips: list[Path], *, rank: int, world_size: int) -> int:
+        return 0
 
     def loss(self, model: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         dev = _device(model)

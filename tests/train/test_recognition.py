@@ -40,7 +40,7 @@ def test_two_stream_run_writes_metrics_and_checkpoint(data, tmp_path, capsys):
     assert set(m["streams"]) == {"fused", "rgb", "flow"} and len(m["history"]) == 1
     assert m["config"]["segments"] == 2 and m["config"]["width_mult"] == 0.25
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
-    assert (data / ".cache" / "flow").is_dir()  # the flow cache lives next to the data
+    assert (data / ".cache" / "inputs").is_dir()  # the input cache lives next to the data
     out = capsys.readouterr().out
     assert "accuracy %" in out and "ours" in out
 
