@@ -23,6 +23,11 @@ Importable: :func:`matmul_peak_gflops`, :func:`measure_recognizer_training`,
 
 from __future__ import annotations
 
+from grounding.runtime import prefer_passive_omp
+
+if __name__ == "__main__":  # before torch is loaded
+    prefer_passive_omp()
+
 import argparse
 import statistics
 import time

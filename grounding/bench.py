@@ -241,7 +241,8 @@ def add_trained_sections(doc: dict, config: BenchConfig, trained: TrainedResults
         [m, *(format_mean_std(seed_metric(e, k)) for k in ("accuracy", "recall", "f1"))]
         for m, e in doc["recognition"].items()
     ]
-    print("action recognition on the synthetic clips, mean ± std over seeds (%):")
+    seeds = sorted({int(k) for e in doc["recognition"].values() for k in e["per_seed"]})
+    print(f"action recognition on the synthetic clips, mean ± std over seeds {seeds} (%):")
     print(tabulate(rows, headers=["model", "accuracy", "recall", "F1"], tablefmt="github"))
 
 

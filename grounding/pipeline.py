@@ -475,7 +475,7 @@ def bench_graph(
         rec = profile.recognition_for(model)
         recognition[model] = {
             seed: recognizer(f"recognition {model} s{seed}", rec.for_run(model, seed))
-            for seed in seeds
+            for seed in profile.recognizer_seeds(tuple(seeds))
         }
         first = recognition[model][seeds[0]]
         feats = add(
@@ -547,11 +547,11 @@ def run_trained(
     wall = time.perf_counter() - t0
     out = TrainedResults()
     for model, by_seed in graph.recognition.items():
-        runs = [done[by_seed[seed]] for seed in seeds]
-        out.recognition_configs[model] = runs[0][0].get("config", {})
+        runs = {seed: done[name] for seed, name in by_seed.items()}
+        out.recognition_configs[model] = runs[seeds[0]][0].get("config", {})
         out.recognition[model] = summarize_per_seed(
-            {str(seed): record["metrics"] for seed, (record, _) in zip(seeds, runs, strict=True)}
-        ) | {"n_test": runs[-1][0].get("n_test")}
+            {str(seed): record["metrics"] for seed, (record, _) in runs.items()}
+        ) | {"n_test": runs[seeds[0]][0].get("n_test")}
     for model, by_seed in graph.grounding.items():
         runs = ModelRuns(model)
         for seed in seeds:

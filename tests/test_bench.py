@@ -581,3 +581,21 @@ def test_a_user_model_runs_on_synthetic_data_by_import(tmp_path, toy_file, capsy
     assert set(doc["grounding"]) == {"toy", "whole-video"} and set(doc["recognition"]) == {"toy"}
     assert [r["name"] for r in doc["speed"]["recognition"]] == ["toy"]
     assert doc["speed"]["end_to_end"]["skeleton_frames"] > 0  # its own (skeleton) features
+
+
+def test_fewer_recognizer_seeds_keep_every_grounding_seed(tmp_path):
+    """``recognition_seeds=1``: one recognizer per model (seed 0, whose features every
+    grounding seed reads), grounding still per seed; ``None`` trains a recognizer per seed."""
+    from grounding.pipeline import StageRunner, bench_graph
+    from grounding.profiles import PROFILES
+
+    runner = StageRunner(tmp_path / "runs")
+    for n, expected in ((1, [0]), (None, [0, 1, 2])):
+        profile = replace(PROFILES["smoke"], recognition_seeds=n)
+        graph = bench_graph(runner, data=tmp_path / "data", profile=profile, seeds=(0, 1, 2))
+        assert {m: sorted(s) for m, s in graph.recognition.items()} == dict.fromkeys(
+            profile.models, expected
+        )
+        assert all(sorted(s) == [0, 1, 2] for s in graph.grounding.values())
+        names = {stage.name for stage in graph.stages}
+        assert ("recognition ours s1" in names) == (n is None)

@@ -80,7 +80,7 @@ def test_prefer_passive_omp_keeps_a_user_choice(monkeypatch):
 @pytest.mark.parametrize(
     "module",
     ["grounding/bench.py", "grounding/extract.py", "grounding/train/__main__.py",
-     "grounding/speed/__main__.py"],
+     "grounding/speed/__main__.py", "grounding/predict.py", "benchmarks/bench_training.py"],
 )  # fmt: skip
 def test_every_entry_point_sets_the_wait_policy_before_any_other_import(module):
     import ast
