@@ -67,7 +67,7 @@ video's pose file (`DATA/skeletons/<vid>.npz`, COCO-17 `(T, M, 17, 3)`), the fra
 around the person at the close-ups' framing; the clip's feature holds the people's fused
 features pooled by mean and max, and each person's class posterior bound to an appearance
 descriptor (jersey colour, tallest / shortest, court half). `--rgb-input diff` feeds the RGB
-stream TSN's RGB difference instead of frames (the default profile does).
+stream TSN's RGB difference instead of frames (the quick and reference profiles do).
 
 Starting both streams from a BN-Inception state dict you have (TSN's Caffe-converted
 `bn_inception` weights or this package's keys; `.pth` or `.safetensors`; its SHA-256 is stored

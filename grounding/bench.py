@@ -3,7 +3,7 @@ mean ± std, and write a results JSON with its provenance.
 
 Examples::
 
-    python -m grounding.bench                       # synthetic dataset, default profile
+    python -m grounding.bench                       # synthetic dataset, quick profile (first run)
     python -m grounding.bench --profile smoke       # CI-sized
     python -m grounding.bench --dataset charades    # shipped Charades-STA files, blind baselines
     python -m grounding.bench --dataset charades-cd --split test_iid
@@ -108,7 +108,7 @@ class BenchConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     protocol: Protocol = field(default_factory=lambda: get_protocol("default"))
     out: Path = Path("results")
-    profile: BenchProfile = field(default_factory=lambda: PROFILES["default"])
+    profile: BenchProfile = field(default_factory=lambda: PROFILES["quick"])
     check: Path | None = None
     runs: Path = Path("runs")
     device: str = "auto"
@@ -303,7 +303,8 @@ def prepare_synthetic(config: BenchConfig) -> None:
 
     p = config.profile
     print(
-        f"synthetic data: {config.data_root} ({p.n_videos} videos, seed {p.data_seed}, {p.size} px)"
+        f"profile {p.name}, synthetic data: {config.data_root} "
+        f"({p.n_videos} videos, seed {p.data_seed}, {p.size} px)"
     )
     kwargs = {"n_videos": p.n_videos, "seed": p.data_seed, "size": p.size}
     try:
@@ -546,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with the annotation files (default for the real datasets: the files shipped "
         "with the package; synthetic: where the data is generated)",
     )
-    p.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     p.add_argument(
         "--split",
         default=None,

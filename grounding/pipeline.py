@@ -66,7 +66,7 @@ class StageRunner:
     """Runs and caches the stages of one benchmark under ``root``.
 
     Attributes:
-        root: run folder, e.g. ``runs/synthetic-default``.
+        root: run folder, e.g. ``runs/synthetic-quick``.
         device: passed to every stage (``auto``: CUDA when present).
     """
 

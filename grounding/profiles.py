@@ -1,10 +1,15 @@
 """Named run sizes of the benchmark (``--profile``).
 
-- ``smoke``: CI-sized, a few minutes on a 2-core CPU; checks that every stage runs and that the
-  numbers stay inside the tolerances committed in ``results/synthetic/smoke.json``.
-- ``default``: the CPU run of the README (the synthetic dataset at a size where models learn).
+- ``smoke``: CI-sized (<= 3 minutes on a 2-core CPU); checks that every stage runs and that
+  the numbers stay inside the tolerances committed in ``results/synthetic/smoke.json``.
+- ``quick``: the README's main command, the first run (<= 20 minutes on 2 cores from an empty
+  cache): every trained model learns, on a dataset half the reference's size.
+- ``reference``: the full CPU reference (<= 60 minutes on 2 cores from an empty cache): the
+  numbers of ``results/synthetic/reference.json`` and the research log.
 - ``paper``: the paper's sizes (full-width BN-Inception at 224x224, 25 segments, batch 128,
   80 epochs); meant for a GPU.
+
+Wall times: :mod:`grounding.scheduler` stage tables in each committed results file.
 """
 
 from __future__ import annotations
@@ -113,14 +118,15 @@ PROFILES: dict[str, BenchProfile] = {
         ),
         speed_args={"iters": 2, "query_iters": 5, "videos": 1, "max_seconds": 5.0},
     ),
-    # about 2-2.5 h on 2 CPU cores from an empty cache: the pixel recognizer at 64 px / width
-    # 0.25 for 48 epochs with its RGB stream fed frame differences (TSN's RGB-diff), person-
-    # centric features for its grounding, the skeleton baselines 5 epochs, grounding 4 epochs
-    # with a 64-channel map and 3x3 convs (the measurements behind these choices:
-    # docs/experiments/synthetic.md)
-    "default": BenchProfile(
-        name="default",
+    # the pixel recognizer at 64 px / width 0.25 for 48 epochs with its RGB stream fed frame
+    # differences (TSN's RGB-diff), person-centric features for its grounding, the skeleton
+    # baselines 5 epochs, grounding 4 epochs with a 64-channel map and 3x3 convs (the
+    # measurements behind these choices: docs/experiments/synthetic.md); one recognizer per
+    # model, since every grounding seed reads the first seed's features
+    "reference": BenchProfile(
+        name="reference",
         n_videos=200,
+        recognition_seeds=1,
         recognition=_DEFAULT_RECOGNITION,
         model_recognition={
             "ours": replace(

@@ -305,9 +305,9 @@ def test_profile_recognition_config_includes_the_ours_settings():
     rec = profile_recognition_config(profile)
     assert (rec["width_mult"], rec["rgb_input"]) == (0.25, "diff")
     assert rec["epochs"] != 1  # gtn's settings are not ours
-    assert profile_recognition_config(PROFILES["default"])["rgb_input"] == "diff"
+    assert profile_recognition_config(PROFILES["reference"])["rgb_input"] == "diff"
     # pixel-only settings stay out of the skeleton baselines' stages
-    default = PROFILES["default"]
+    default = PROFILES["reference"]
     for model in ("gtn", "dgcn"):
         assert default.recognition_for(model).clips.rgb_input == "frames"
         assert profile_recognition_config(default, model)["epochs"] == 5
@@ -316,7 +316,7 @@ def test_profile_recognition_config_includes_the_ours_settings():
     from grounding.models.registry import FeatureKind, get_model
 
     assert get_model("ours").features is FeatureKind.PERSON
-    for name in ("smoke", "default"):
+    for name in ("smoke", "quick", "reference"):
         p = PROFILES[name]
         assert p.extraction_for("ours").person_context > 0
         for model in ("gtn", "dgcn"):
@@ -376,7 +376,7 @@ def test_bench_rgb_weights_reach_the_two_stream_recognizers_only(tmp_path, capsy
 
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"not really weights")
-    default = PROFILES["default"]
+    default = PROFILES["reference"]
     profile = with_rgb_weights(default, weights)
     ours = profile.recognition_for("ours")
     assert ours == replace(

@@ -4,7 +4,7 @@ Examples::
 
     python -m grounding.speed                                  # CPU size, auto device
     python -m grounding.speed --size full --device cuda --json results/speed.json
-    python -m grounding.speed --data data_cache/synthetic-default --videos 4
+    python -m grounding.speed --data data_cache/synthetic-reference --videos 4
     python -m grounding.speed --import my_model.py --models ours,my_model
 
 Without ``--data`` a 2-video synthetic dataset is generated in a temporary folder (at the
