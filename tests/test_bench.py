@@ -48,6 +48,7 @@ def test_bench_blind_charades(tmp_path, capsys):
     assert set(doc["grounding"]) == {"whole-video", "prior-only"}
     assert set(doc["grounding"]["prior-only"]["per_seed"]) == {"0", "1"}
     assert "commit" in doc["provenance"] and "numpy" in doc["provenance"]["versions"]
+    assert doc["seconds"]["data"] == 0.0 and doc["seconds"]["total"] > 0  # nothing generated
     # same seeds, same numbers
     main(["--dataset", "charades", "--data-root", str(tmp_path), "--seeds", "2", "--out", str(out)])
     again = json.loads((out / "charades" / "test.json").read_text())
@@ -165,6 +166,8 @@ def test_bench_synthetic_end_to_end_tiny(tmp_path, capsys):
     assert set(doc["grounding"]) == {"ours", "gtn", "whole-video", "prior-only"}
     assert set(doc["recognition"]) == {"ours", "gtn"}
     assert doc["speed"]["recognition"] and "params" in doc["recognition"]["ours"]
+    seconds = doc["seconds"]
+    assert seconds["total"] >= seconds["models"] + seconds["speed"] + seconds["data"] > 0
     assert (out.parent / "tiny_tables" / "tiny_table4.md").is_file()
     assert (out.parent / "tiny_tables" / "tiny_figure12.png").is_file()
     config.check = out
