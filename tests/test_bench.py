@@ -48,7 +48,7 @@ def test_bench_blind_charades(tmp_path, capsys):
     assert set(doc["grounding"]) == {"whole-video", "prior-only"}
     assert set(doc["grounding"]["prior-only"]["per_seed"]) == {"0", "1"}
     assert "commit" in doc["provenance"] and "numpy" in doc["provenance"]["versions"]
-    assert doc["seconds"]["data"] == 0.0 and doc["seconds"]["total"] > 0  # nothing generated
+    assert doc["seconds"]["data"] == 0.0 <= doc["seconds"]["total"]  # nothing generated
     # same seeds, same numbers
     main(["--dataset", "charades", "--data-root", str(tmp_path), "--seeds", "2", "--out", str(out)])
     again = json.loads((out / "charades" / "test.json").read_text())
