@@ -59,7 +59,7 @@ def test_the_training_flags_give_the_profile_settings():
     p = argparse.ArgumentParser()
     recognition_arguments(p)
     argv = ["--data", ".", "--out", "."]
-    flags = "--input-size 64 --width 0.25 --segments 2 --epochs 2 --batch-size 16".split()
+    flags = "--input-size 64 --width 0.25 --segments 2 --epochs 1 --batch-size 16".split()
     assert from_args(RecognitionSettings, p.parse_args([*argv, *flags])) == (
         PROFILES["smoke"].recognition
     )
