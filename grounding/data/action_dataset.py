@@ -69,6 +69,22 @@ __all__ = [
 ]
 
 
+def build_missing(
+    videos: Sequence[str | Path],
+    *,
+    done: Callable[[str | Path], object],
+    build: Callable[[str | Path], object],
+    desc: str,
+    progress: bool = True,
+) -> int:
+    """Run ``build`` on every video ``done`` says is missing, with a progress bar; returns how
+    many were built (the caches' ``prepare``; a rank passes its own slice of the videos)."""
+    todo = [v for v in videos if not done(v)]
+    for video in tqdm(todo, desc=desc, unit="clip", disable=not progress):
+        build(video)
+    return len(todo)
+
+
 def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one item in one epoch (independent of workers and ranks)."""
     return np.random.default_rng([int(seed), int(epoch), int(index)])
@@ -171,10 +187,13 @@ class ClipFlowCache:
         progress: bool = True,
     ) -> int:
         """Compute the missing entries of ``videos[rank::world_size]``; returns how many."""
-        todo = [v for v in list(videos)[rank::world_size] if not self.path_for(v).is_file()]
-        for video in tqdm(todo, desc="flow cache", unit="clip", disable=not progress):
-            self.get(video)
-        return len(todo)
+        return build_missing(
+            list(videos)[rank::world_size],
+            done=lambda v: self.path_for(v).is_file(),
+            build=self.get,
+            desc="flow cache",
+            progress=progress,
+        )
 
 
 class ClipInputs(Protocol):

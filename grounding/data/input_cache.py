@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from grounding.data.action_dataset import (
     ClipFlowCache,
     FlowSettings,
+    build_missing,
     rgb_input_from,
     subtract_camera_motion,
 )
@@ -85,15 +85,11 @@ class ClipInputCache:
 
     def _load(self, video: str | Path, name: str) -> np.ndarray:
         path = self.path_for(video) / f"{name}.npy"
-        if not self.has(video):
-            self._build(video)
         try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        except Exception as exc:  # truncated header, wrong format, ...
-            raise ValueError(
-                f"{path}: unreadable input cache entry of {video} "
-                f"({type(exc).__name__}: {exc}); delete it"
-            ) from None
+            return _open(path, video)
+        except FileNotFoundError:  # each file is written atomically: absent or whole
+            self._build(video)
+        return _open(path, video)
 
     def get(self, video: str | Path) -> np.ndarray:
         """``video``'s flow fields ``(F, 2, H, W)`` uint8 (memory-mapped; compensated when
@@ -128,13 +124,29 @@ class ClipInputCache:
         progress: bool = True,
     ) -> int:
         """Build the missing entries of ``videos[rank::world_size]``; returns how many."""
-        todo = [v for v in list(videos)[rank::world_size] if not self.has(v)]
-        for video in tqdm(todo, desc="input cache", unit="clip", disable=not progress):
-            self._build(video)
-        return len(todo)
+        return build_missing(
+            list(videos)[rank::world_size],
+            done=self.has,
+            build=self._build,
+            desc="input cache",
+            progress=progress,
+        )
 
     def disk_bytes(self) -> int:
         """Bytes this cache's settings folder holds."""
         if not self.folder.is_dir():
             return 0
         return sum(p.stat().st_size for p in self.folder.rglob("*.npy"))
+
+
+def _open(path: Path, video: str | Path) -> np.ndarray:
+    """Memory-map one cached array; a damaged file is a one-line error naming it."""
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # truncated header, wrong format, ...
+        raise ValueError(
+            f"{path}: unreadable input cache entry of {video} "
+            f"({type(exc).__name__}: {exc}); delete it"
+        ) from None

@@ -23,17 +23,8 @@ from grounding.data.action_dataset import (
     snippet_rgb,
     subtract_camera_motion,
 )
-from grounding.data.hmdb import ActionClip, read_hmdb51_split
-from grounding.data.synthetic import generate_dataset
+from grounding.data.hmdb import ActionClip
 from grounding.data.video import VideoError, read_frames
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    root = tmp_path_factory.mktemp("syn") / "data"
-    generate_dataset(root, n_videos=4, seed=3, size=64, fps=8, workers=1, progress=False)
-    actions = root / "actions"
-    return read_hmdb51_split(actions, actions / "splits", exclude=[actions / "skeletons"])
 
 
 @pytest.fixture

@@ -3,18 +3,8 @@ import pytest
 import torch
 
 from grounding.data.action_dataset import ActionClipDataset, ClipFlowCache
-from grounding.data.hmdb import read_hmdb51_split
 from grounding.data.input_cache import ClipInputCache
-from grounding.data.synthetic import generate_dataset
 from grounding.data.video import read_frames
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    root = tmp_path_factory.mktemp("syn") / "data"
-    generate_dataset(root, n_videos=3, seed=5, size=64, fps=8, workers=1, progress=False)
-    actions = root / "actions"
-    return read_hmdb51_split(actions, actions / "splits", exclude=[actions / "skeletons"])
 
 
 @pytest.mark.parametrize("compensate", [False, True])
@@ -62,3 +52,16 @@ def test_truncated_entry_names_the_file(tmp_path, split):
     (cache.path_for(clip) / "flow.npy").write_bytes(b"\x93NUMPY cut")
     with pytest.raises(ValueError, match=r"flow\.npy: unreadable input cache entry"):
         cache.get(clip)
+
+
+def test_an_entry_cut_between_its_two_files_is_rebuilt(tmp_path, split):
+    """A crash after ``frames.npy`` and before ``flow.npy`` leaves an incomplete entry: it is
+    not counted as cached, and the next read builds the missing file."""
+    clip = split.train[0].path
+    cache = ClipInputCache(tmp_path)
+    cache.prepare([clip], progress=False)
+    flow = np.array(cache.get(clip))
+    (cache.path_for(clip) / "flow.npy").unlink()
+    assert not cache.has(clip)
+    np.testing.assert_array_equal(cache.get(clip), flow)
+    assert cache.has(clip) and cache.prepare([clip], progress=False) == 0
