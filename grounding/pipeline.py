@@ -490,7 +490,7 @@ def bench_graph(
         )
         grounding[model] = {}
         for seed in seeds:
-            settings = profile.grounding.for_run(model, seed)
+            settings = profile.grounding_for(model).for_run(model, seed)
             grounding[model][seed] = add(
                 Stage(
                     f"grounding {model} s{seed}",

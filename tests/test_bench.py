@@ -586,6 +586,24 @@ def test_a_user_model_runs_on_synthetic_data_by_import(tmp_path, toy_file, capsy
     assert doc["speed"]["end_to_end"]["skeleton_frames"] > 0  # its own (skeleton) features
 
 
+def test_a_model_grounding_override_reaches_only_that_models_stages(tmp_path):
+    """``model_grounding`` gives one model its own grounding settings (every seed); the other
+    models keep the shared ones."""
+    from grounding.pipeline import StageRunner, bench_graph
+    from grounding.profiles import PROFILES
+
+    smoke = PROFILES["smoke"]
+    own = replace(smoke.grounding, optim=replace(smoke.grounding.optim, epochs=9))
+    profile = replace(smoke, model_grounding={"ours": own})
+    graph = bench_graph(StageRunner(tmp_path), data=tmp_path / "d", profile=profile, seeds=(0, 1))
+    by_name = {stage.name: stage for stage in graph.stages}
+    for model, by_seed in graph.grounding.items():
+        for seed, name in by_seed.items():
+            settings = by_name[name].fn.args[-1]  # partial(grounding_stage, runner, data, s)
+            expected = own if model == "ours" else smoke.grounding
+            assert settings == expected.for_run(model, seed)
+
+
 def test_fewer_recognizer_seeds_keep_every_grounding_seed(tmp_path):
     """``recognition_seeds=1``: one recognizer per model (seed 0, whose features every
     grounding seed reads), grounding still per seed; ``None`` trains a recognizer per seed."""
