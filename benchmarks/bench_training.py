@@ -4,11 +4,11 @@
 
 1. the 1-thread fp32 matmul peak: the best of a few large square ``torch.mm`` (GFLOP/s);
 2. train steps of the ``ours`` recognizer (forward, backward, AdamW) at the recognition sizes
-   of the ``smoke`` and ``default`` profiles on synthetic uint8 batches, 1 thread: clips/s and
+   of the ``smoke`` and ``reference`` profiles on synthetic uint8 batches, 1 thread: clips/s and
    achieved GFLOP/s (3 x the forward FLOPs counted by :mod:`grounding.models.complexity`);
    and eval-mode forward passes at the test segments (clips/s);
 3. train steps of the grounding network (``grounding.train.grounding.build_network``) at the
-   ``default`` profile's GroundingNet settings on random features, 2 threads: queries/s and
+   ``reference`` profile's GroundingNet settings on random features, 2 threads: queries/s and
    GFLOP/s;
 
 each in its shipped form (channels_last, fused AdamW) and with one change undone (contiguous
@@ -278,17 +278,17 @@ def measure_recognizer_eval(
 # the grounding network
 
 
-def grounding_train_config(profile: str = "default", model: str = "ours") -> GroundingTrainConfig:
+def grounding_train_config(profile: str = "reference", model: str = "ours") -> GroundingTrainConfig:
     """The grounding config of ``profile`` on the clip features of ``model``'s recognizer
     (their width from its feature pipeline)."""
     recognizer = recognizer_config(profile, model)
     in_dim = clip_pipeline(build_recognizer(recognizer), recognizer, data=Path()).feature_dim()
-    settings: GroundingSettings = replace(PROFILES[profile].grounding, model=model)
+    settings: GroundingSettings = replace(PROFILES[profile].grounding_for(model), model=model)
     return grounding_config(settings, in_dim=in_dim, feature_type="i3d", test_split="test")
 
 
 def measure_grounding_training(
-    profile: str = "default",
+    profile: str = "reference",
     *,
     peak: float,
     threads: int = 2,
@@ -382,8 +382,10 @@ def table(rows: Sequence[Row]) -> str:
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     """Run the measurements the flags select, print the table; return the rows."""
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("--profiles", nargs="+", default=["smoke", "default"], choices=sorted(PROFILES))
-    p.add_argument("--grounding-profile", default="default", choices=sorted(PROFILES))
+    p.add_argument(
+        "--profiles", nargs="+", default=["smoke", "reference"], choices=sorted(PROFILES)
+    )
+    p.add_argument("--grounding-profile", default="reference", choices=sorted(PROFILES))
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds (median)")
     p.add_argument("--steps", type=int, default=2, help="recognizer steps per variant per round")
     p.add_argument("--no-eval", action="store_true", help="skip the recognizer eval rows")
