@@ -76,6 +76,7 @@ from grounding.models.recognizer import (
 from grounding.models.registry import FeatureKind, add_import_argument, import_models
 from grounding.person_features import (
     PersonClipInputs,
+    PersonInputCache,
     person_clip_features,
     person_clip_inputs,
     person_feature_dim,
@@ -344,6 +345,9 @@ class ClipPipeline:
         data: dataset folder (``videos/``, ``skeletons/``); ``videos``: the video folder.
         stream: frame-level two-stream features: ``fused``, ``rgb`` or ``flow``.
         person_context: person-centric features: seconds each clip's snippets reach past it.
+        input_cache: person-centric features: folder of :class:`PersonInputCache` entries
+            (each video's crops and flow stacks, reused by later extractions with the same
+            input settings); ``None``: computed every time.
     """
 
     kind: ClassVar[FeatureKind]
@@ -356,6 +360,7 @@ class ClipPipeline:
     device: torch.device = CPU
     stream: str = "fused"
     person_context: float = 0.0
+    input_cache: Path | None = None
 
     @property
     def skeletons(self) -> Path:
@@ -533,8 +538,7 @@ class PersonPipeline(TwoStreamPipeline):
         """:func:`person_clip_inputs` over the clips of :func:`pixel_clip_inputs`, each clip's
         snippets spread over the clip widened by ``person_context`` on both sides."""
         video = self.video(vid)
-        starts = self._starts(video)
-        return person_clip_inputs(video, self.skeletons / f"{vid}.npz", self.config, starts)
+        return self._inputs(video, self.skeletons / f"{vid}.npz", self._starts(video))
 
     def plan(self, video: Path, pose: Path | None) -> np.ndarray:
         """``(K, S)`` flow-stack starts of the clips (widened by ``person_context``)."""
@@ -542,7 +546,17 @@ class PersonPipeline(TwoStreamPipeline):
         return self._starts(video)
 
     def load_part(self, video: Path, pose: Path | None, part: np.ndarray) -> PersonClipInputs:
-        return person_clip_inputs(video, Path(pose), self.config, part)  # type: ignore[arg-type]
+        return self._inputs(video, Path(pose), part)  # type: ignore[arg-type]
+
+    def _inputs(self, video: Path, skeleton: Path, starts: np.ndarray) -> PersonClipInputs:
+        """:func:`person_clip_inputs`, through the input cache when there is one."""
+        if self.input_cache is None:
+            return person_clip_inputs(video, skeleton, self.config, starts)
+        cache = PersonInputCache(self.input_cache)
+        return cache.get(
+            cache.path_for(video, skeleton, self.config, starts),
+            lambda: person_clip_inputs(video, skeleton, self.config, starts),
+        )
 
     @torch.inference_mode()
     def compute(self, inputs: PersonClipInputs) -> np.ndarray:
@@ -698,10 +712,12 @@ def clip_pipeline(
     segments: int | None = None,
     stream: str = ExtractionSettings.stream,
     person_context: float = ExtractionSettings.person_context,
+    input_cache: Path | None = None,
 ) -> ClipPipeline:
     """The feature pipeline of a recognizer: ``kind`` (default: the one its registry entry
     declares), ``input_size`` / ``segments`` (two-stream kinds: another frame side or snippet
-    count than training), ``stream`` (frame-level), ``person_context`` (person-centric)."""
+    count than training), ``stream`` (frame-level), ``person_context`` and ``input_cache``
+    (person-centric)."""
     declared = recognizer_spec(config.model).features
     kind = declared if kind is None else FeatureKind(kind)
     if kind not in ALTERNATIVES[declared]:
@@ -726,6 +742,7 @@ def clip_pipeline(
         device=device,
         stream=stream,
         person_context=person_context,
+        input_cache=input_cache,
     )
 
 
@@ -826,6 +843,7 @@ def extract_features(
     stream: str = ExtractionSettings.stream,
     kind: FeatureKind | str | None = None,
     person_context: float = ExtractionSettings.person_context,
+    input_cache: Path | None = None,
 ) -> dict[str, object]:
     """Extract (or finish extracting) the features of every video; returns a summary.
 
@@ -838,7 +856,9 @@ def extract_features(
     (two-stream kinds): TSN snippets per clip instead of the training count (the temporal
     module runs over any number). ``stream``: ``fused`` (both streams' features), ``rgb`` or
     ``flow`` (one stream's; frame-level features only). ``person_context`` (person-centric):
-    seconds each clip's snippets reach past the clip on both sides."""
+    seconds each clip's snippets reach past the clip on both sides; ``input_cache``
+    (person-centric): folder where each video's crops and flow stacks are kept for the next
+    extraction with the same input settings (:class:`PersonInputCache`)."""
     t0 = time.perf_counter()
     dev = resolve_device(device)
     model, config = load_recognizer(checkpoint, device=dev)
@@ -855,6 +875,7 @@ def extract_features(
         segments=segments,
         stream=stream,
         person_context=person_context,
+        input_cache=input_cache,
     )
     out = Path(out)
     if out.suffix.lower() not in (".h5", ".hdf5"):
@@ -910,6 +931,11 @@ def extract_features(
         "kind": str(pipeline.kind),
         "stream": pipeline.stream,
         "clip seconds": clip_seconds,
+        **(
+            {"input cache MiB": round(PersonInputCache(input_cache).disk_bytes() / 2**20, 1)}
+            if input_cache is not None and pipeline.kind is FeatureKind.PERSON
+            else {}
+        ),
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -924,6 +950,7 @@ def run_extraction(
     videos_dir: Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    input_cache: Path | None = None,
 ) -> dict[str, object]:
     """:func:`extract_features` with ``settings`` (the stage the bench runs)."""
     return extract_features(
@@ -934,6 +961,7 @@ def run_extraction(
         videos_dir=videos_dir,
         overwrite=overwrite,
         progress=progress,
+        input_cache=input_cache,
         **asdict(settings),
     )
 
@@ -968,6 +996,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--videos-dir", type=Path, default=None, help="default DIR/videos")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda:0")
     p.add_argument("--overwrite", action="store_true", help="replace an existing feature file")
+    p.add_argument(
+        "--input-cache",
+        type=Path,
+        default=None,
+        help="person-centric features: keep each video's crops and flow stacks in this folder "
+        "for the next extraction with the same input settings (several MB per video; default: "
+        "none)",
+    )
     add_import_argument(p)
     return p
 
@@ -984,6 +1020,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             videos_dir=args.videos_dir,
             overwrite=args.overwrite,
+            input_cache=args.input_cache,
         )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

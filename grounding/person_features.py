@@ -28,8 +28,10 @@ all zeros.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -54,9 +56,16 @@ from grounding.data.persons import (
     torso_colours,
 )
 from grounding.data.video import read_frames, video_info
+from grounding.io import atomic_path
 from grounding.models.recognizer import RecognitionConfig
 
-__all__ = ["PersonClipInputs", "person_clip_features", "person_clip_inputs", "person_feature_dim"]
+__all__ = [
+    "PersonClipInputs",
+    "PersonInputCache",
+    "person_clip_features",
+    "person_clip_inputs",
+    "person_feature_dim",
+]
 
 
 def person_feature_dim(num_classes: int, feature_dim: int) -> int:
@@ -84,6 +93,81 @@ class PersonClipInputs:
     flow: np.ndarray
     descriptor: np.ndarray
     n_clips: int
+
+
+#: the recognizer config fields :func:`person_clip_inputs` reads: the cache key holds these
+#: alone, so recognizers trained for more epochs (or another seed) reuse the same entries
+INPUT_FIELDS = (
+    "flow_length",
+    "flow_method",
+    "flow_preset",
+    "flow_bound",
+    "flow_compensation",
+    "rgb_input",
+    "input_size",
+)
+
+
+class PersonInputCache:
+    """:func:`person_clip_inputs` of each video kept as one uncompressed ``.npz``, so a later
+    extraction with the same input settings (another recognizer of the same sizes, a resumed
+    run) skips the crops and their optical flow, most of a person-centric extraction's time.
+
+    An entry is keyed by the video and pose files (path, size, modification time), the
+    snippet starts, the crop side and scale, and the recognizer's :data:`INPUT_FIELDS`; a
+    change of any of them writes a new entry beside the old. Entries are written atomically
+    and read with ``allow_pickle=False``.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path_for(
+        self,
+        video: Path,
+        skeleton: Path,
+        config: RecognitionConfig,
+        starts: np.ndarray,
+        **options: object,
+    ) -> Path:
+        """The entry of :func:`person_clip_inputs` with these arguments (``options``: its
+        keyword arguments)."""
+        files = {
+            str(name): [str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns]
+            for name, f in (("video", video), ("skeleton", skeleton))
+        }
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        key = {
+            "files": files,
+            "starts": [list(starts.shape), hashlib.sha256(starts.tobytes()).hexdigest()],
+            "config": {f: getattr(config, f) for f in INPUT_FIELDS},
+            "options": {k: v for k, v in sorted(options.items())},
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        return self.root / f"{Path(video).stem}-{digest}.npz"
+
+    def get(self, path: Path, compute: Callable[[], PersonClipInputs]) -> PersonClipInputs:
+        """The entry at ``path`` (:meth:`path_for`), computed and written when missing."""
+        if path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    arrays = {f.name: z[f.name] for f in fields(PersonClipInputs)}
+            except Exception as exc:  # truncated, not an npz, a field missing, ...
+                raise ValueError(
+                    f"{path}: unreadable person input cache entry "
+                    f"({type(exc).__name__}: {exc}); delete it"
+                ) from None
+            return PersonClipInputs(**{**arrays, "n_clips": int(arrays["n_clips"])})
+        inputs = compute()
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **{f.name: getattr(inputs, f.name) for f in fields(PersonClipInputs)})
+        return inputs
+
+    def disk_bytes(self) -> int:
+        """Bytes of every entry in the cache folder."""
+        if not self.root.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in self.root.glob("*.npz"))
 
 
 def _snippet_ranges(

@@ -39,7 +39,7 @@ from grounding.scheduler import Cached, Stage, run_stages, stage_table
 from grounding.settings import stage_key, to_jsonable
 from grounding.train.grounding import GroundingSettings, train_grounding
 from grounding.train.loop import NonFiniteError
-from grounding.train.paths import RunOptions
+from grounding.train.paths import RunOptions, default_cache_dir
 from grounding.train.recognition import RecognitionRun, train_recognition
 
 
@@ -151,7 +151,14 @@ class StageRunner:
         if out.is_file():
             return out
         try:
-            run_extraction(settings, data=data, checkpoint=checkpoint, out=out, device=self.device)
+            run_extraction(
+                settings,
+                data=data,
+                checkpoint=checkpoint,
+                out=out,
+                device=self.device,
+                input_cache=default_cache_dir(data, self.root / "cache") / "person_inputs",
+            )
         except STAGE_ERRORS as e:
             raise StageFailed(f"feature extraction {name} failed: {e}; output {out}") from e
         if not out.is_file():
@@ -408,8 +415,6 @@ def bench_graph(
     recognizers per model and seed -> features of each model's first-seed recognizer (and
     the sentence embeddings) -> grounding per model and seed; the ablation recognizers beside
     them. Stages with the same settings are one stage (the 2-head MHSSA ablation is ``ours``)."""
-    from grounding.train.paths import default_cache_dir
-
     cache_dir = default_cache_dir(data, runner.root / "cache")
     logs = runner.root / "logs"
     stages: dict[str, Stage] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -347,6 +348,37 @@ def test_person_features_bind_each_persons_action_to_its_appearance(data, checkp
         extract_features(
             data=data, checkpoint=checkpoints["gtn"], out=tmp_path / "g.h5", kind="person"
         )
+
+
+def test_person_input_cache_gives_the_same_features_without_the_crops(
+    data, checkpoints, tmp_path, monkeypatch
+):
+    """``input_cache``: the first extraction writes each video's crops and flow stacks, a
+    later one with the same input settings reads them (no crop, no flow) and writes the same
+    features; other settings key other entries; a damaged entry is an error naming it."""
+    import grounding.extract as extract
+
+    ckpt, cache = checkpoints["ours"], tmp_path / "cache"
+    common = {"data": data, "checkpoint": ckpt, "kind": "person", "progress": False}
+    extract_features(out=tmp_path / "plain.h5", **common)
+    summary = extract_features(out=tmp_path / "first.h5", input_cache=cache, **common)
+    entries = sorted(cache.glob("*.npz"))
+    assert len(entries) == len(_vids(data)) and summary["input cache MiB"] > 0
+
+    def no_crops(*args, **kwargs):
+        raise AssertionError("the cached inputs were recomputed")
+
+    monkeypatch.setattr(extract, "person_clip_inputs", no_crops)
+    extract_features(out=tmp_path / "again.h5", input_cache=cache, **common)
+    with h5py.File(tmp_path / "plain.h5") as a, h5py.File(tmp_path / "again.h5") as b:
+        for vid in _vids(data):
+            np.testing.assert_array_equal(a[vid][()], b[vid][()])
+    monkeypatch.undo()
+    extract_features(out=tmp_path / "wide.h5", input_cache=cache, person_context=0.5, **common)
+    assert len(list(cache.glob("*.npz"))) == 2 * len(entries)  # wider snippets: new entries
+    entries[0].write_bytes(b"PK cut")
+    with pytest.raises(ValueError, match=re.escape(f"{entries[0].name}: unreadable person")):
+        extract_features(out=tmp_path / "bad.h5", input_cache=cache, **common)
 
 
 def test_person_inputs_of_chosen_persons_are_those_rows_of_all(data, checkpoints):
