@@ -29,6 +29,7 @@ all zeros.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -119,6 +120,9 @@ class PersonInputCache:
     and read with ``allow_pickle=False``.
     """
 
+    #: raise when :func:`person_clip_inputs` computes other arrays from the same arguments
+    VERSION = 1
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
@@ -133,15 +137,22 @@ class PersonInputCache:
         """The entry of :func:`person_clip_inputs` with these arguments (``options``: its
         keyword arguments)."""
         files = {
-            str(name): [str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns]
+            name: [str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns]
             for name, f in (("video", video), ("skeleton", skeleton))
         }
         starts = np.ascontiguousarray(starts, dtype=np.int64)
+        defaults = {  # the keyword defaults in force, so a changed default keys new entries
+            k: p.default
+            for k, p in inspect.signature(person_clip_inputs).parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
         key = {
+            "version": self.VERSION,
             "files": files,
             "starts": [list(starts.shape), hashlib.sha256(starts.tobytes()).hexdigest()],
             "config": {f: getattr(config, f) for f in INPUT_FIELDS},
-            "options": {k: v for k, v in sorted(options.items())},
+            "options": {**defaults, **options},
+            "diff_gap": DIFF_GAP,
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         return self.root / f"{Path(video).stem}-{digest}.npz"

@@ -381,6 +381,29 @@ def test_person_input_cache_gives_the_same_features_without_the_crops(
         extract_features(out=tmp_path / "bad.h5", input_cache=cache, **common)
 
 
+def test_person_input_cache_key_follows_the_inputs_not_the_training(data, checkpoints):
+    from grounding.person_features import PersonInputCache
+
+    config = read_recognition_config(checkpoints["ours"])
+    vid = _vids(data)[0]
+    video, skeleton = data / "videos" / f"{vid}.mp4", data / "skeletons" / f"{vid}.npz"
+    starts = clip_snippet_starts(
+        video_info(video), clip_seconds=1.0, segments=config.segments, length=config.flow_length
+    )
+    cache = PersonInputCache(data / "unused")
+    key = cache.path_for(video, skeleton, config, starts)
+    # another recognizer of the same inputs (longer training, another seed): the same entry
+    assert cache.path_for(video, skeleton, replace(config, epochs=9, seed=4), starts) == key
+    assert cache.path_for(video, skeleton, config, starts, scale=2.5) == key  # the default
+    for other in (
+        cache.path_for(video, skeleton, replace(config, input_size=32), starts),
+        cache.path_for(video, skeleton, replace(config, rgb_input="diff"), starts),
+        cache.path_for(video, skeleton, config, starts + 1),
+        cache.path_for(video, skeleton, config, starts, scale=3.0),
+    ):
+        assert other != key
+
+
 def test_person_inputs_of_chosen_persons_are_those_rows_of_all(data, checkpoints):
     from grounding.person_features import person_clip_inputs
 
