@@ -43,6 +43,7 @@ from torch import nn
 from grounding.data.action_dataset import (
     DIFF_GAP,
     load_skeleton,
+    npz_error,
     resize_frames,
     rgb_difference,
     subtract_camera_motion,
@@ -165,8 +166,7 @@ class PersonInputCache:
                     arrays = {f.name: z[f.name] for f in fields(PersonClipInputs)}
             except Exception as exc:  # truncated, not an npz, a field missing, ...
                 raise ValueError(
-                    f"{path}: unreadable person input cache entry "
-                    f"({type(exc).__name__}: {exc}); delete it"
+                    f"{path}: unreadable person input cache entry ({npz_error(exc)}); delete it"
                 ) from None
             return PersonClipInputs(**{**arrays, "n_clips": int(arrays["n_clips"])})
         inputs = compute()

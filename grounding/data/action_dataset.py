@@ -171,7 +171,7 @@ class ClipFlowCache:
                     return z["flow"]
             except Exception as exc:  # truncated (BadZipFile, EOFError), no "flow" key, ...
                 raise ValueError(
-                    f"{path}: unreadable flow cache entry of {video} ({_npz_error(exc)}); delete it"
+                    f"{path}: unreadable flow cache entry of {video} ({npz_error(exc)}); delete it"
                 ) from None
         flow = self.compute(video)
         with atomic_path(path) as tmp:
@@ -450,7 +450,7 @@ def crop_box(
 # skeletons
 
 
-def _npz_error(exc: BaseException) -> str:
+def npz_error(exc: BaseException) -> str:
     """A short reason for an ``np.load`` failure (numpy's own pickle advice left out: this
     package never unpickles a user's file)."""
     text = str(exc)
@@ -469,7 +469,7 @@ def load_skeleton(path: str | Path, *, joints: int = 17) -> np.ndarray:
     try:
         loaded = np.load(path, allow_pickle=False)
     except Exception as exc:  # garbage: BadZipFile, EOFError, ValueError (pickle), OSError
-        raise ValueError(f"{path}: not a readable .npz skeleton file ({_npz_error(exc)})") from None
+        raise ValueError(f"{path}: not a readable .npz skeleton file ({npz_error(exc)})") from None
     if not isinstance(loaded, np.lib.npyio.NpzFile):
         raise ValueError(f"{path}: not an .npz archive with a 'joints' array (a plain .npy?)")
     with loaded as z:
@@ -478,7 +478,7 @@ def load_skeleton(path: str | Path, *, joints: int = 17) -> np.ndarray:
         try:
             raw = z["joints"]
         except Exception as exc:
-            raise ValueError(f"{path}: unreadable 'joints' array ({_npz_error(exc)})") from None
+            raise ValueError(f"{path}: unreadable 'joints' array ({npz_error(exc)})") from None
     if raw.dtype.kind not in "fiub":
         raise ValueError(f"{path}: joints must be numbers, got dtype {raw.dtype}")
     arr = np.asarray(raw, dtype=np.float32)

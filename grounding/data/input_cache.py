@@ -29,6 +29,7 @@ from grounding.data.action_dataset import (
     ClipFlowCache,
     FlowSettings,
     build_missing,
+    npz_error,
     rgb_input_from,
     subtract_camera_motion,
 )
@@ -147,6 +148,5 @@ def _open(path: Path, video: str | Path) -> np.ndarray:
         raise
     except Exception as exc:  # truncated header, wrong format, ...
         raise ValueError(
-            f"{path}: unreadable input cache entry of {video} "
-            f"({type(exc).__name__}: {exc}); delete it"
+            f"{path}: unreadable input cache entry of {video} ({npz_error(exc)}); delete it"
         ) from None
