@@ -137,10 +137,10 @@ class PersonInputCache:
     ) -> Path:
         """The entry of :func:`person_clip_inputs` with these arguments (``options``: its
         keyword arguments)."""
-        files = {
-            name: [str(Path(f).resolve()), Path(f).stat().st_size, Path(f).stat().st_mtime_ns]
-            for name, f in (("video", video), ("skeleton", skeleton))
-        }
+        files = {}
+        for name, f in (("video", Path(video)), ("skeleton", Path(skeleton))):
+            stat = f.stat()
+            files[name] = [str(f.resolve()), stat.st_size, stat.st_mtime_ns]
         starts = np.ascontiguousarray(starts, dtype=np.int64)
         defaults = {  # the keyword defaults in force, so a changed default keys new entries
             k: p.default
