@@ -167,7 +167,9 @@ def test_bench_synthetic_end_to_end_tiny(tmp_path, capsys):
     assert set(doc["recognition"]) == {"ours", "gtn"}
     assert doc["speed"]["recognition"] and "params" in doc["recognition"]["ours"]
     seconds = doc["seconds"]
-    assert seconds["total"] >= seconds["models"] + seconds["speed"] + seconds["data"] > 0
+    parts = seconds["models"] + seconds["speed"] + seconds["data"]
+    # Each figure is rounded to 0.1 s, so three parts may sum 0.15 s above the total.
+    assert seconds["total"] + 0.15 >= parts > 0
     assert (out.parent / "tiny_tables" / "tiny_table4.md").is_file()
     assert (out.parent / "tiny_tables" / "tiny_figure12.png").is_file()
     config.check = out
