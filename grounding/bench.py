@@ -360,17 +360,18 @@ def run_real_features(config: BenchConfig, test: QuerySet) -> dict[str, ModelRun
     if not models or config.features is None:
         return {}
     print(f"{config.feature_type} features: {config.features}; models {', '.join(models)}")
-    shared = config.profile.grounding
-    settings = replace(
-        shared,
-        data=GroundingData(
-            dataset=config.dataset,
-            feature_type=config.feature_type,
-            train_split=config.train_split,
-            test_split=config.split,
-        ),
-        net=replace(shared.net, num_clips=NUM_CLIPS[config.dataset]),
+    data = GroundingData(
+        dataset=config.dataset,
+        feature_type=config.feature_type,
+        train_split=config.train_split,
+        test_split=config.split,
     )
+    settings = {}
+    for model in models:  # a model's own grounding settings, on this dataset's clips
+        own = config.profile.grounding_for(model)
+        settings[model] = replace(
+            own, data=data, net=replace(own.net, num_clips=NUM_CLIPS[config.dataset])
+        )
     runner = StageRunner(
         config.runs / f"{config.dataset}-{config.feature_type}", device=config.device
     )

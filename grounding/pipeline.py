@@ -279,11 +279,12 @@ def run_on_features(
     models: Sequence[str],
     seeds: Sequence[int],
     protocol: Protocol,
-    grounding: GroundingSettings,
+    grounding: Mapping[str, GroundingSettings],
 ) -> dict[str, ModelRuns]:
     """The feature path (Charades-STA / ActivityNet with user features): every model's encoder
-    and the shared localization head trained per seed on the same clip features. Dataset,
-    splits and feature type are ``grounding.data``."""
+    and the shared localization head trained per seed on the same clip features, each with its
+    own settings (``grounding[model]``, whose ``data`` names the dataset, splits and feature
+    type)."""
     bar = tqdm(total=len(models) * len(seeds), desc="bench stages", unit="stage", file=sys.stderr)
     out = {
         model: ground_over_seeds(
@@ -292,7 +293,7 @@ def run_on_features(
             features=features,
             model=model,
             seeds=seeds,
-            settings=grounding,
+            settings=grounding[model],
             test=test,
             protocol=protocol,
             bar=bar,

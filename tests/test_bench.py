@@ -218,6 +218,34 @@ def test_bench_charades_features_trains_every_model(tmp_path, capsys):
     assert not (out / "charades" / "test.json").exists()
 
 
+def test_bench_features_path_trains_each_model_with_its_own_settings(tmp_path, monkeypatch):
+    """A profile's per-model grounding (the reference grounds ours longer) holds on real
+    features too, with the dataset's clip count and splits."""
+    import grounding.bench as bench
+    from grounding.bench import BenchConfig, run_real_features
+    from grounding.profiles import PROFILES
+
+    seen = {}
+    monkeypatch.setattr(bench, "run_on_features", lambda runner, **kw: seen.update(kw) or {})
+    profile = PROFILES["reference"]
+    config = BenchConfig(
+        dataset="charades", data_root=tmp_path, split="test", profile=profile,
+        features=tmp_path / "i3d", feature_type="i3d", runs=tmp_path / "runs",
+    )  # fmt: skip
+    run_real_features(config, test=None)
+    settings = seen["grounding"]
+    assert set(settings) == set(profile.models)
+    epochs = {m: s.optim.epochs for m, s in settings.items()}
+    assert epochs["ours"] == profile.grounding_for("ours").optim.epochs != epochs["gtn"]
+    for s in settings.values():
+        assert s.net.num_clips == bench.NUM_CLIPS["charades"]
+        assert (s.data.dataset, s.data.feature_type, s.data.test_split) == (
+            "charades",
+            "i3d",
+            "test",
+        )
+
+
 def test_bench_charades_without_features_says_why_blind_only(tmp_path, capsys):
     write_charades(tmp_path)
     rc = main(["--dataset", "charades", "--data-root", str(tmp_path), "--out", str(tmp_path)])
