@@ -1026,6 +1026,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(tabulate(list(summary.items()), headers=["extract", str(args.out)]))
+    if args.input_cache is not None and summary["kind"] != FeatureKind.PERSON:
+        print(
+            f"note: --input-cache {args.input_cache} was not used: it keeps person crops, and "
+            f"{summary['kind']} features read none",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -381,6 +381,17 @@ def test_person_input_cache_gives_the_same_features_without_the_crops(
         extract_features(out=tmp_path / "bad.h5", input_cache=cache, **common)
 
 
+def test_input_cache_of_a_kind_without_crops_is_reported_unused(
+    data, checkpoints, tmp_path, capsys
+):
+    cache = tmp_path / "cache"
+    argv = ["--data", str(data), "--checkpoint", str(checkpoints["gtn"])]
+    assert main([*argv, "--out", str(tmp_path / "g.h5"), "--input-cache", str(cache)]) == 0
+    err = capsys.readouterr().err
+    assert f"--input-cache {cache} was not used" in err and "skeleton features" in err
+    assert not cache.exists() or not any(cache.iterdir())
+
+
 def test_person_input_cache_key_follows_the_inputs_not_the_training(data, checkpoints):
     from grounding.person_features import PersonInputCache
 
